@@ -1,0 +1,179 @@
+// Command vigil is the governance gateway for AI agents: one binary that serves the
+// gateway (vigil serve) and the tools around it — ledger verification, PII scanning,
+// policy tests, evidence export and the admin CLI.
+//
+// main only parses the command line and sets up signals; each subcommand is a function
+// over an Env so tests can run it in-process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=v1.2.3".
+var Version = "dev"
+
+// Env is what a subcommand may touch of the outside world.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// commands lists the subcommands in the order --help shows them.
+func commands() []command {
+	return []command{
+		{"version", "print the version", runVersion},
+	}
+}
+
+// errUsage marks an error caused by a bad command line; the usage has been printed.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	os.Exit(Run(ctx, env, os.Args[1:]))
+}
+
+// Run runs the command line args and returns the process exit code.
+func Run(ctx context.Context, env *Env, args []string) int {
+	err := dispatch(ctx, env, args)
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		if ex.msg != "" {
+			fmt.Fprintln(env.Stderr, ex.msg)
+		}
+		return ex.code
+	}
+	fmt.Fprintf(env.Stderr, "vigil: %v\n", err)
+	return 1
+}
+
+// exitError ends the process with a specific code (e.g. verify's "tampered" code).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func dispatch(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
+		if len(args) > 1 && args[0] == "help" {
+			return dispatch(ctx, env, []string{args[1], "--help"})
+		}
+		usage(env.Stdout)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	if args[0] == "--version" {
+		return runVersion(ctx, env, nil)
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	fmt.Fprintf(env.Stderr, "vigil: unknown command %q\n\n", args[0])
+	usage(env.Stderr)
+	return errUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `vigil is a governance gateway for AI agents: a tamper-evident ledger, real-time
+policy, human oversight, PII masking and ISO/IEC 42001 records for every model and
+tool call your agents make.
+
+Usage:
+  vigil <command> [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, `
+Run "vigil <command> --help" for a command's flags.
+Start with no configuration at all: "vigil serve".
+`)
+}
+
+// newFlags returns a flag set for a subcommand whose --help prints the summary,
+// the usage line and the flags.
+func newFlags(env *Env, name, usageLine, summary string) *flag.FlagSet {
+	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: vigil %s %s\n\n%s\n", name, usageLine, strings.TrimSpace(summary))
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(out, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parse parses args, turning --help into flag.ErrHelp (printed to stdout, exit 0)
+// and other flag errors into errUsage.
+func parse(fs *flag.FlagSet, env *Env, args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "--help" || a == "-help" {
+			fs.SetOutput(env.Stdout)
+			fs.Usage()
+			return flag.ErrHelp
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	return nil
+}
+
+func runVersion(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "version", "", "Print the version of this binary and of Go it was built with.")
+	if err := parse(fs, env, args); err != nil {
+		return err
+	}
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		fmt.Fprintf(env.Stdout, "vigil %s (%s)\n", v, bi.GoVersion)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "vigil %s\n", v)
+	return nil
+}

@@ -1,0 +1,84 @@
+// Package api is the admin JSON API (/api/…) and the ledger's public read API
+// (/ledger/…): thin handlers that authenticate, check roles, decode, call a domain
+// service and encode. Every handler returns its error; web.Errors renders it.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/vigil-gateway/vigil/internal/auth"
+	"github.com/vigil-gateway/vigil/internal/inventory"
+	"github.com/vigil-gateway/vigil/internal/vigil"
+	"github.com/vigil-gateway/vigil/internal/web"
+)
+
+// Authenticator resolves admin credentials (role tokens; console sessions are the
+// console's business) to an actor.
+type Authenticator interface {
+	AuthenticateToken(ctx context.Context, secret string) (vigil.Actor, error)
+}
+
+// Server holds the services the API exposes. Fields are set once before Register and
+// not changed after.
+type Server struct {
+	Log       *slog.Logger
+	Auth      Authenticator
+	Keys      *auth.Service
+	Inventory *inventory.Service
+}
+
+// Register adds the API's routes to mux.
+func (s *Server) Register(mux *web.Mux) {
+	s.registerRegistry(mux)
+}
+
+type ctxKey int
+
+const actorKey ctxKey = 0
+
+// ActorFrom returns the authenticated actor of an API request.
+func ActorFrom(ctx context.Context) vigil.Actor {
+	a, _ := ctx.Value(actorKey).(vigil.Actor)
+	return a
+}
+
+// WithActor returns ctx carrying a, for handlers reached through another
+// authentication path (the console's session cookie).
+func WithActor(ctx context.Context, a vigil.Actor) context.Context {
+	return context.WithValue(ctx, actorKey, a)
+}
+
+// role wraps h so that it runs only for a token holding one of roles (admin holds
+// every role). The actor is put in the request context.
+func (s *Server) role(h web.HandlerFunc, roles ...vigil.Role) web.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		actor, ok := r.Context().Value(actorKey).(vigil.Actor)
+		if !ok {
+			secret := auth.FromHeader(r.Header.Get("Authorization"), "")
+			if secret == "" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil-admin"`)
+				return vigil.Errorf(vigil.EUNAUTHORIZED, "missing credentials: send Authorization: Bearer <admin or role token>")
+			}
+			var err error
+			actor, err = s.Auth.AuthenticateToken(r.Context(), secret)
+			if err != nil {
+				if vigil.ErrorCode(err) == vigil.EUNAUTHORIZED {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="vigil-admin", error="invalid_token"`)
+				}
+				return err
+			}
+			r = r.WithContext(WithActor(r.Context(), actor))
+		}
+		for _, role := range roles {
+			if actor.Has(role) {
+				return h(w, r)
+			}
+		}
+		return vigil.Errorf(vigil.EFORBIDDEN, "%s may not do this: it needs one of the roles %v", actor, roles)
+	}
+}
+
+// readers are the roles that may read the registry, ledger and records.
+var readers = []vigil.Role{vigil.RoleAdmin, vigil.RoleReviewer, vigil.RoleAuditor, vigil.RoleViewer}

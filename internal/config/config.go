@@ -1,0 +1,150 @@
+// Package config defines vigil.yaml: the Config type, whose field comments are the
+// manual, and Load, which refuses unknown keys, wrong types and invalid values with an
+// error that names the field and its line.
+//
+// Library packages never see this type; cmd/vigil copies what each needs into that
+// package's own options.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults used when the file (or the whole file) is absent.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultDataDir         = "./vigil-data"
+	DefaultMaxBodyBytes    = 8 << 20
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Config is the whole of vigil.yaml. Every field is optional; the zero file is a
+// working single-node gateway on SQLite.
+type Config struct {
+	// Listen is the address of the one HTTP listener (API, gateway routes, console).
+	// Default 127.0.0.1:8080. Overridden by --listen.
+	Listen string `yaml:"listen"`
+
+	// DataDir holds the SQLite database, the ledger signing key and other generated
+	// keys. Created on first start. Default ./vigil-data. Overridden by --data.
+	DataDir string `yaml:"data_dir"`
+
+	// Database is a PostgreSQL DSN (postgres://user@host:5432/db?sslmode=...). Empty
+	// means SQLite in DataDir. Use DatabaseEnv instead when the DSN holds a password.
+	Database string `yaml:"database"`
+
+	// DatabaseEnv names an environment variable holding the PostgreSQL DSN. When set,
+	// it wins over Database; the variable must be non-empty at start.
+	DatabaseEnv string `yaml:"database_env"`
+
+	// PublicURL is how people reach this deployment (used in links sent by
+	// notifications). Default http://<listen>.
+	PublicURL string `yaml:"public_url"`
+
+	// Log configures the structured log on stderr.
+	Log LogConfig `yaml:"log"`
+
+	// HTTP tunes the listener.
+	HTTP HTTPConfig `yaml:"http"`
+}
+
+// LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is json or text. Default json.
+	Format string `yaml:"format"`
+}
+
+// HTTPConfig tunes the HTTP listener.
+type HTTPConfig struct {
+	// MaxBodyBytes caps every request body; larger requests get 413. Default 8 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout is how long in-flight requests may take to finish after SIGINT or
+	// SIGTERM before they are cut off. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ReadHeaderTimeout bounds how long a client may take to send request headers.
+	// Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+}
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	c := &Config{}
+	c.ApplyDefaults()
+	return c
+}
+
+// ApplyDefaults fills every unset field with its default.
+func (c *Config) ApplyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.HTTP.ShutdownTimeout == 0 {
+		c.HTTP.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.HTTP.ReadHeaderTimeout == 0 {
+		c.HTTP.ReadHeaderTimeout = 10 * time.Second
+	}
+}
+
+// DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
+func (c *Config) DatabaseDSN() (string, error) {
+	if c.DatabaseEnv != "" {
+		v := os.Getenv(c.DatabaseEnv)
+		if v == "" {
+			return "", &FieldError{Path: "database_env", Msg: fmt.Sprintf("environment variable %s is empty or unset", c.DatabaseEnv)}
+		}
+		return v, nil
+	}
+	return c.Database, nil
+}
+
+// Validate checks values that the YAML types cannot. It returns a *FieldErrors
+// naming every bad field.
+func (c *Config) Validate() error {
+	var errs FieldErrors
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs.add("listen", "%q is not host:port", c.Listen)
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		errs.add("database", "must be a postgres:// DSN (empty means SQLite in data_dir)")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs.add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		errs.add("log.format", "%q is not one of json, text", c.Log.Format)
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		errs.add("http.max_body_bytes", "must be at least 1024")
+	}
+	if c.HTTP.ShutdownTimeout < 0 {
+		errs.add("http.shutdown_timeout", "must not be negative")
+	}
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		errs.add("public_url", "must start with http:// or https://")
+	}
+	// Each section validates itself; add a line here with each new section.
+	return errs.orNil()
+}

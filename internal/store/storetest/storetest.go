@@ -1,0 +1,25 @@
+// Package storetest is the behaviour suite every storage driver must pass. Each
+// domain's contract (the MUSTs on its Store interface) is checked here once, and the
+// SQLite and PostgreSQL drivers run it from their own tests.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/vigil-gateway/vigil/internal/auth"
+	"github.com/vigil-gateway/vigil/internal/inventory"
+)
+
+// Stores is one driver's implementation of every domain Store, over one fresh,
+// empty database.
+type Stores struct {
+	Inventory inventory.Store
+	Auth      auth.Store
+}
+
+// Run runs the whole suite. open MUST return stores over a new empty database each
+// time it is called, closed when the test ends.
+func Run(t *testing.T, open func(t *testing.T) Stores) {
+	t.Run("Inventory", func(t *testing.T) { testInventory(t, open(t)) })
+	t.Run("Auth", func(t *testing.T) { testAuth(t, open(t)) })
+}
