@@ -1,0 +1,250 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	f_log "github.com/transparency-dev/formats/log"
+	"github.com/vigil-gateway/vigil/internal/vigil"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// EventHeartbeat is appended when the log has been idle for HeartbeatInterval, so
+// every period has a signed checkpoint and a deleted quiet period shows as a gap.
+const EventHeartbeat = "ledger.heartbeat"
+
+// ErrBehind means the store holds fewer entries than a published checkpoint covers:
+// it was rolled back, truncated or restored from an old backup. Check with errors.Is.
+var ErrBehind = errors.New("ledger store is behind its last published checkpoint")
+
+// ErrFork means the store's tree does not extend a published checkpoint: entries or
+// hashes were rewritten. Check with errors.Is.
+var ErrFork = errors.New("ledger store is inconsistent with its last published checkpoint")
+
+// ParsedCheckpoint is a verified checkpoint.
+type ParsedCheckpoint struct {
+	Size int64
+	Root tlog.Hash
+	Note []byte
+}
+
+// ParseCheckpoint verifies a signed checkpoint note against origin and verifier.
+func ParseCheckpoint(noteText []byte, origin string, v note.Verifier) (ParsedCheckpoint, error) {
+	cp, _, _, err := f_log.ParseCheckpoint(noteText, origin, v)
+	if err != nil {
+		return ParsedCheckpoint{}, fmt.Errorf("checkpoint does not verify for origin %q: %w", origin, err)
+	}
+	if len(cp.Hash) != tlog.HashSize {
+		return ParsedCheckpoint{}, fmt.Errorf("checkpoint root is %d bytes, want %d", len(cp.Hash), tlog.HashSize)
+	}
+	if cp.Size > 1<<62 {
+		return ParsedCheckpoint{}, errors.New("checkpoint size out of range")
+	}
+	var root tlog.Hash
+	copy(root[:], cp.Hash)
+	return ParsedCheckpoint{Size: int64(cp.Size), Root: root, Note: noteText}, nil
+}
+
+func (l *Log) parse(noteText []byte) (ParsedCheckpoint, error) {
+	return ParseCheckpoint(noteText, l.opts.Origin, l.opts.Verifier)
+}
+
+func (l *Log) reader(ctx context.Context) tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		var miss []int64
+		var at []int
+		for i, x := range idx {
+			if h, ok := l.hashes.get(x); ok {
+				out[i] = h
+			} else {
+				miss = append(miss, x)
+				at = append(at, i)
+			}
+		}
+		if len(miss) > 0 {
+			got, err := l.store.ReadHashes(ctx, miss)
+			if err != nil {
+				return nil, err
+			}
+			for j, i := range at {
+				out[i] = got[j]
+			}
+		}
+		return out, nil
+	})
+}
+
+// checkExtends proves that the tree (size, root) in the store extends cp.
+func (l *Log) checkExtends(ctx context.Context, cp ParsedCheckpoint, size int64, root tlog.Hash) error {
+	if size < cp.Size {
+		return fmt.Errorf("%w: the store has %d entries but checkpoint %d was published; it was rolled back, truncated or restored from a backup", ErrBehind, size, cp.Size)
+	}
+	if cp.Size == 0 {
+		return nil
+	}
+	r := l.reader(ctx)
+	if size == cp.Size {
+		if root != cp.Root {
+			return fmt.Errorf("%w: the store's root at size %d differs from the signed checkpoint's", ErrFork, size)
+		}
+		return nil
+	}
+	p, err := tlog.ProveTree(size, cp.Size, r)
+	if err != nil {
+		return fmt.Errorf("couldn't build consistency proof %d→%d: %w", cp.Size, size, err)
+	}
+	if err := tlog.CheckTree(p, size, root, cp.Size, cp.Root); err != nil {
+		return fmt.Errorf("%w: the tree of size %d does not extend checkpoint %d: %v", ErrFork, size, cp.Size, err)
+	}
+	return nil
+}
+
+// selfCheck runs at Open: the stored root must match the stored hashes, the head must
+// verify, and the store must extend both the head and the mirror's copy.
+func (l *Log) selfCheck(ctx context.Context) error {
+	size, root, err := l.store.TreeState(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't read the ledger's tree state: %w", err)
+	}
+	if size > 0 {
+		th, err := tlog.TreeHash(size, l.reader(ctx))
+		if err != nil {
+			return fmt.Errorf("couldn't recompute the ledger root at size %d: %w", size, err)
+		}
+		if th != root {
+			return fmt.Errorf("%w: the stored root at size %d does not match the stored hashes", ErrFork, size)
+		}
+	}
+	head, err := l.store.Head(ctx)
+	switch {
+	case errors.Is(err, vigil.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("couldn't read the ledger's last checkpoint: %w", err)
+	default:
+		cp, err := l.parse(head.Note)
+		if err != nil {
+			return fmt.Errorf("the ledger's last checkpoint is invalid: %w", err)
+		}
+		if err := l.checkExtends(ctx, cp, size, root); err != nil {
+			return fmt.Errorf("refusing to start: %w", err)
+		}
+	}
+	if l.opts.Mirror != nil {
+		m, err := l.opts.Mirror.Latest()
+		if err != nil {
+			return fmt.Errorf("couldn't read the mirrored checkpoint: %w", err)
+		}
+		if m != nil {
+			cp, err := l.parse(m)
+			if err != nil {
+				return fmt.Errorf("the mirrored checkpoint is invalid (was the signing key or origin changed?): %w", err)
+			}
+			if err := l.checkExtends(ctx, cp, size, root); err != nil {
+				return fmt.Errorf("refusing to start: the mirrored checkpoint says otherwise: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Run publishes checkpoints until ctx ends: every CheckpointInterval while the tree
+// grows, and a heartbeat event when it has been idle for HeartbeatInterval. A failed
+// consistency check stops Run with an error wrapping ErrFork or ErrBehind; the caller
+// must treat that as fatal (the store has been tampered with).
+func (l *Log) Run(ctx context.Context) error {
+	t := time.NewTicker(l.opts.CheckpointInterval)
+	defer t.Stop()
+	for {
+		if err := l.PublishCheckpoint(ctx); err != nil {
+			if errors.Is(err, ErrFork) || errors.Is(err, ErrBehind) {
+				return err
+			}
+			if ctx.Err() == nil {
+				l.opts.Log.Error("couldn't publish ledger checkpoint", "err", err)
+			}
+		}
+		l.mu.Lock()
+		idle := l.opts.Now().Sub(l.lastTime)
+		l.mu.Unlock()
+		if idle >= l.opts.HeartbeatInterval {
+			if _, err := l.Record(ctx, vigil.Event{Type: EventHeartbeat, Actor: "system:ledger"}); err != nil && ctx.Err() == nil {
+				l.opts.Log.Error("couldn't append ledger heartbeat", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.stop:
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// PublishCheckpoint signs and publishes a checkpoint for the current tree if it has
+// grown since the head. It is what Run does each tick; tests and shutdown call it
+// directly. Losing the compare-and-swap to another replica is not an error.
+func (l *Log) PublishCheckpoint(ctx context.Context) error {
+	// Read the head before the tree: the tree only grows, so it is at least as big.
+	var prev *Checkpoint
+	var prevCP ParsedCheckpoint
+	head, err := l.store.Head(ctx)
+	switch {
+	case errors.Is(err, vigil.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("couldn't read checkpoint head: %w", err)
+	default:
+		if prevCP, err = l.parse(head.Note); err != nil {
+			return fmt.Errorf("%w: the published head does not verify: %v", ErrFork, err)
+		}
+		prev = &head
+	}
+	size, root, err := l.store.TreeState(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't read tree state: %w", err)
+	}
+	if prev != nil && size == prevCP.Size {
+		if root != prevCP.Root {
+			return fmt.Errorf("%w: root at size %d changed after it was published", ErrFork, size)
+		}
+		return nil
+	}
+	if prev == nil && size == 0 {
+		return nil
+	}
+	// Never sign a tree that does not extend what was signed before.
+	if err := l.checkExtends(ctx, prevCP, size, root); err != nil {
+		return err
+	}
+	body := f_log.Checkpoint{Origin: l.opts.Origin, Size: uint64(size), Hash: root[:]}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(body)}, l.opts.Signer)
+	if err != nil {
+		return fmt.Errorf("couldn't sign checkpoint: %w", err)
+	}
+	next := Checkpoint{Size: size, Note: signed, CreatedAt: l.opts.Now().UnixMicro()}
+	if err := l.store.Publish(ctx, prev, next); err != nil {
+		if errors.Is(err, vigil.ErrConflict) {
+			return nil // another replica published first; the next tick catches up
+		}
+		return fmt.Errorf("couldn't publish checkpoint %d: %w", size, err)
+	}
+	if l.opts.Mirror != nil {
+		if err := l.opts.Mirror.Save(signed); err != nil {
+			return fmt.Errorf("couldn't mirror checkpoint %d: %w", size, err)
+		}
+	}
+	return nil
+}
+
+// Head returns the latest published checkpoint, verified.
+func (l *Log) Head(ctx context.Context) (ParsedCheckpoint, error) {
+	h, err := l.store.Head(ctx)
+	if err != nil {
+		return ParsedCheckpoint{}, err
+	}
+	return l.parse(h.Note)
+}

@@ -1,0 +1,388 @@
+// Package ledger is Vigil's tamper-evident log: every prompt, response, tool call,
+// decision, approval and configuration change is a leaf of an RFC 6962 Merkle tree
+// (SHA-256), kept as golang.org/x/mod/sumdb/tlog stored hashes in the SQL store, with
+// C2SP tlog-checkpoint signed notes (Ed25519) over the tree head. An auditor can prove
+// offline that nothing was altered, removed, reordered or inserted afterwards.
+//
+// Appends are group-committed: concurrent Record calls share one transaction, and each
+// returns its (id, index) only after that transaction is durable. Indices come from the
+// locked tree-state row, so several replicas appending to one PostgreSQL database get
+// exactly 0..n-1. A publisher signs a checkpoint every second while the tree grows
+// (and appends a heartbeat event when idle, so a deleted quiet period is detectable),
+// but only after proving the new head consistent with the last one, and publishes it
+// by compare-and-swap so two replicas can never publish a fork.
+//
+// Leaves hold no personal data: bodies (prompts, arguments) are stored encrypted beside
+// the tree and committed to by a salted digest, so one body can be erased while the
+// ledger still verifies.
+//
+// The package does no network or SQL I/O of its own; a Store does the storage.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vigil-gateway/vigil/internal/vigil"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Defaults for Options.
+const (
+	DefaultCheckpointInterval = time.Second
+	DefaultHeartbeatInterval  = 5 * time.Minute
+	DefaultMaxBatch           = 512
+)
+
+// Options configure a Log.
+type Options struct {
+	// Origin names this log in its checkpoints (the first line of the note), e.g.
+	// "vigil.example.com/ledger". It MUST equal the signer's key name.
+	Origin string
+	// Signer signs checkpoints; Verifier checks them (the same key's public half).
+	Signer   note.Signer
+	Verifier note.Verifier
+	// BodyKey is the 32-byte AES-256-GCM key that seals bodies.
+	BodyKey []byte
+	// CheckpointInterval is how often a checkpoint is published while the tree grows.
+	// Default 1s.
+	CheckpointInterval time.Duration
+	// HeartbeatInterval is how long the log may stay idle before it appends a
+	// heartbeat event (and so publishes a new checkpoint). Default 5m.
+	HeartbeatInterval time.Duration
+	// MaxBatch caps the events committed in one transaction. Default 512.
+	MaxBatch int
+	// Mirror, if set, keeps a copy of the latest checkpoint outside the store (a file
+	// in the data directory, a witness). Open refuses to start when the store is behind
+	// it.
+	Mirror Mirror
+	Log    *slog.Logger
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Mirror keeps the latest published checkpoint somewhere the store's administrator
+// cannot roll back together with the store.
+type Mirror interface {
+	// Latest returns the last checkpoint saved, or nil if none.
+	Latest() ([]byte, error)
+	// Save records a newly published checkpoint. It MUST be durable when it returns.
+	Save(note []byte) error
+}
+
+// Log appends events and publishes checkpoints. It is safe for concurrent use.
+type Log struct {
+	store    Store
+	opts     Options
+	sealer   *sealer
+	requests chan *request
+	hashes   *hashCache
+
+	mu       sync.Mutex
+	lastTime time.Time // time of the last event appended by this process (for heartbeats)
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+type request struct {
+	event vigil.Event
+	ctx   context.Context
+	res   chan result
+}
+
+type result struct {
+	receipt vigil.Receipt
+	err     error
+}
+
+// Open checks the store against the last published checkpoint (and the mirror) and
+// starts the sequencer. It refuses to start when the store is behind a published
+// checkpoint (rollback, truncation, restored backup) or its hashes don't match the
+// signed head. Run publishes checkpoints; Close stops both.
+func Open(ctx context.Context, store Store, opts Options) (*Log, error) {
+	if opts.Origin == "" || opts.Signer == nil || opts.Verifier == nil {
+		return nil, errors.New("ledger: origin, signer and verifier are required")
+	}
+	if opts.Signer.Name() != opts.Origin {
+		return nil, fmt.Errorf("ledger: signing key is named %q but the origin is %q; they must match", opts.Signer.Name(), opts.Origin)
+	}
+	s, err := newSealer(opts.BodyKey)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	l := &Log{
+		store: store, opts: opts, sealer: s,
+		requests: make(chan *request, 4*opts.MaxBatch),
+		hashes:   newHashCache(1 << 16),
+		stop:     make(chan struct{}), done: make(chan struct{}),
+	}
+	if err := l.selfCheck(ctx); err != nil {
+		return nil, err
+	}
+	l.lastTime = opts.Now()
+	go l.sequence()
+	return l, nil
+}
+
+// Close stops accepting events, commits what is queued and stops the sequencer.
+func (l *Log) Close() error {
+	l.once.Do(func() { close(l.stop) })
+	<-l.done
+	return nil
+}
+
+// ErrClosed is returned by Record after Close; check with errors.Is.
+var ErrClosed = errors.New("ledger is closed")
+
+// Record appends e and returns once it is durable. An empty e.ID gets a UUIDv7; a
+// zero e.Time gets now. An ID already in the ledger is refused with an error matching
+// vigil.ErrConflict: the ledger never silently drops or duplicates an event.
+func (l *Log) Record(ctx context.Context, e vigil.Event) (vigil.Receipt, error) {
+	if e.ID == "" {
+		e.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	if e.Time.IsZero() {
+		e.Time = l.opts.Now()
+	}
+	if !typePattern.MatchString(e.Type) {
+		return vigil.Receipt{}, vigil.Errorf(vigil.EINVALID, "event type %q must be dotted lowercase words such as \"tool.call\"", e.Type)
+	}
+	if len(e.ID) > 128 {
+		return vigil.Receipt{}, vigil.Errorf(vigil.EINVALID, "event id is longer than 128 bytes")
+	}
+	req := &request{event: e, ctx: ctx, res: make(chan result, 1)}
+	select {
+	case <-l.stop:
+		return vigil.Receipt{}, ErrClosed
+	default:
+	}
+	select {
+	case l.requests <- req:
+	case <-l.stop:
+		return vigil.Receipt{}, ErrClosed
+	case <-ctx.Done():
+		return vigil.Receipt{}, ctx.Err()
+	}
+	// Once queued, the event may be committed even if ctx ends; wait for the outcome
+	// so the caller never believes an event was lost when it was not.
+	r := <-req.res
+	return r.receipt, r.err
+}
+
+// sequence is the one goroutine that commits batches: it takes whatever has queued
+// while the previous transaction ran, up to MaxBatch, and commits it in one go.
+func (l *Log) sequence() {
+	defer close(l.done)
+	batch := make([]*request, 0, l.opts.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-l.requests:
+			batch = append(batch, r)
+		case <-l.stop:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case r := <-l.requests:
+					batch = append(batch, r)
+					if len(batch) == l.opts.MaxBatch {
+						l.commit(batch)
+						batch = batch[:0]
+					}
+				default:
+					if len(batch) > 0 {
+						l.commit(batch)
+					}
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < l.opts.MaxBatch {
+			select {
+			case r := <-l.requests:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+// commit sequences one batch and answers every request in it.
+func (l *Log) commit(reqs []*request) {
+	receipts := make([]result, len(reqs))
+	var newHashes []StoredHash
+	err := l.store.Sequence(context.Background(), func(tx SeqTx, size int64, root tlog.Hash) (*Batch, error) {
+		ids := make([]string, 0, len(reqs))
+		for _, r := range reqs {
+			ids = append(ids, r.event.ID)
+		}
+		existing, err := tx.Existing(ids)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't check for duplicate event ids: %w", err)
+		}
+		b := &Batch{Size: size}
+		pending := map[int64]tlog.Hash{}
+		reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(idx))
+			var miss []int64
+			for i, x := range idx {
+				if h, ok := pending[x]; ok {
+					out[i] = h
+				} else if h, ok := l.hashes.get(x); ok {
+					out[i] = h
+				} else {
+					miss = append(miss, x)
+				}
+			}
+			if len(miss) == 0 {
+				return out, nil
+			}
+			got, err := tx.ReadHashes(miss)
+			if err != nil {
+				return nil, err
+			}
+			m := map[int64]tlog.Hash{}
+			for i, x := range miss {
+				m[x] = got[i]
+			}
+			for i, x := range idx {
+				if h, ok := m[x]; ok {
+					out[i] = h
+				}
+			}
+			return out, nil
+		})
+		seen := map[string]bool{}
+		for i, r := range reqs {
+			e := r.event
+			if existing[e.ID] || seen[e.ID] {
+				receipts[i].err = vigil.Conflict("event %q is already in the ledger", e.ID)
+				continue
+			}
+			var ref *BodyRef
+			var sealed []byte
+			if len(e.Body) > 0 {
+				ref, sealed = l.sealer.seal(e.ID, e.Body)
+			}
+			data, err := envelopeOf(e, ref).Marshal()
+			if err != nil {
+				receipts[i].err = vigil.Errorf(vigil.EINVALID, "event cannot be encoded: %v", err)
+				continue
+			}
+			if len(data) > MaxEntrySize {
+				receipts[i].err = vigil.Errorf(vigil.EINVALID, "event envelope is %d bytes; the limit is %d (put large content in the body)", len(data), MaxEntrySize)
+				continue
+			}
+			hs, err := tlog.StoredHashes(b.Size, data, reader)
+			if err != nil {
+				return nil, fmt.Errorf("couldn't compute stored hashes at %d: %w", b.Size, err)
+			}
+			base := tlog.StoredHashIndex(0, b.Size)
+			for j, h := range hs {
+				pending[base+int64(j)] = h
+				b.Hashes = append(b.Hashes, StoredHash{Index: base + int64(j), Hash: h})
+			}
+			b.Entries = append(b.Entries, Entry{Index: b.Size, EventID: e.ID, Data: data})
+			if sealed != nil {
+				b.Bodies = append(b.Bodies, Body{Index: b.Size, EventID: e.ID, Sealed: sealed})
+			}
+			seen[e.ID] = true
+			receipts[i].receipt = vigil.Receipt{ID: e.ID, Index: b.Size}
+			b.Size++
+		}
+		if len(b.Entries) == 0 {
+			return nil, nil
+		}
+		th, err := tlog.TreeHash(b.Size, reader)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't compute tree hash at %d: %w", b.Size, err)
+		}
+		b.Root = th
+		newHashes = b.Hashes
+		return b, nil
+	})
+	if err != nil {
+		err = fmt.Errorf("couldn't append to the ledger: %w", err)
+		l.opts.Log.Error("ledger append failed", "err", err, "events", len(reqs))
+	} else {
+		// Stored hashes are immutable once committed, so caching them is safe even
+		// when other replicas append to the same tree.
+		for _, h := range newHashes {
+			l.hashes.put(h.Index, h.Hash)
+		}
+		l.mu.Lock()
+		l.lastTime = l.opts.Now()
+		l.mu.Unlock()
+	}
+	for i, r := range reqs {
+		res := receipts[i]
+		if err != nil {
+			res = result{err: err}
+		}
+		r.res <- res
+	}
+}
+
+// hashCache keeps recently written stored hashes so appends rarely read the store.
+type hashCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[int64]tlog.Hash
+}
+
+func newHashCache(max int) *hashCache { return &hashCache{max: max, m: map[int64]tlog.Hash{}} }
+
+func (c *hashCache) get(i int64) (tlog.Hash, bool) {
+	c.mu.Lock()
+	h, ok := c.m[i]
+	c.mu.Unlock()
+	return h, ok
+}
+
+func (c *hashCache) put(i int64, h tlog.Hash) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		// Drop the oldest half: appends only need the right edge of the tree, which
+		// has the highest indices.
+		var cut int64 = -1
+		for k := range c.m {
+			if k > cut {
+				cut = k
+			}
+		}
+		cut -= int64(c.max / 2)
+		for k := range c.m {
+			if k < cut {
+				delete(c.m, k)
+			}
+		}
+	}
+	c.m[i] = h
+	c.mu.Unlock()
+}

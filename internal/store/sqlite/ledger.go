@@ -1,0 +1,295 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/vigil"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+var _ ledger.Store = (*ledgerStore)(nil)
+
+// ledgerStore implements ledger.Store. SQLite has one writer at a time, and the write
+// pool has one connection whose transactions BEGIN IMMEDIATE: that is the tree-state
+// lock, across processes too.
+type ledgerStore struct{ db *DB }
+
+// Ledger returns the ledger's store.
+func (db *DB) Ledger() ledger.Store { return &ledgerStore{db} }
+
+type seqTx struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+func (t seqTx) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	return readHashes(t.ctx, t.tx, indexes)
+}
+
+func (t seqTx) Existing(ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := t.tx.QueryContext(t.ctx, `SELECT event_id FROM ledger_entries WHERE event_id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func readHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	pos := make(map[int64][]int, len(indexes))
+	for i, x := range indexes {
+		pos[x] = append(pos[x], i)
+	}
+	uniq := make([]any, 0, len(pos))
+	for x := range pos {
+		uniq = append(uniq, x)
+	}
+	found := 0
+	for start := 0; start < len(uniq); start += 500 {
+		chunk := uniq[start:min(start+500, len(uniq))]
+		rows, err := q.QueryContext(ctx, `SELECT id, h FROM ledger_hashes WHERE id IN (`+placeholders(len(chunk))+`)`, chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read stored hashes: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var h []byte
+			if err := rows.Scan(&id, &h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if len(h) != tlog.HashSize {
+				rows.Close()
+				return nil, fmt.Errorf("stored hash %d has %d bytes", id, len(h))
+			}
+			for _, i := range pos[id] {
+				copy(out[i][:], h)
+			}
+			found++
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if found != len(uniq) {
+		return nil, fmt.Errorf("%d of %d stored hashes are missing", len(uniq)-found, len(uniq))
+	}
+	return out, nil
+}
+
+func (s *ledgerStore) Sequence(ctx context.Context, fn func(tx ledger.SeqTx, size int64, root tlog.Hash) (*ledger.Batch, error)) error {
+	return s.db.tx(ctx, func(tx *sql.Tx) error {
+		var size int64
+		var rootB []byte
+		if err := tx.QueryRowContext(ctx, `SELECT size, root FROM ledger_tree WHERE id = 0`).Scan(&size, &rootB); err != nil {
+			return fmt.Errorf("couldn't read tree state: %w", err)
+		}
+		var root tlog.Hash
+		copy(root[:], rootB)
+		b, err := fn(seqTx{ctx, tx}, size, root)
+		if err != nil || b == nil {
+			return err
+		}
+		if err := insertRows(ctx, tx, "ledger_hashes (id, h)", 2, len(b.Hashes), func(i int) []any {
+			return []any{b.Hashes[i].Index, b.Hashes[i].Hash[:]}
+		}); err != nil {
+			return fmt.Errorf("couldn't write stored hashes: %w", err)
+		}
+		if err := insertRows(ctx, tx, "ledger_entries (idx, event_id, data)", 3, len(b.Entries), func(i int) []any {
+			return []any{b.Entries[i].Index, b.Entries[i].EventID, b.Entries[i].Data}
+		}); err != nil {
+			return fmt.Errorf("couldn't write entries: %w", err)
+		}
+		if err := insertRows(ctx, tx, "ledger_bodies (idx, event_id, sealed)", 3, len(b.Bodies), func(i int) []any {
+			return []any{b.Bodies[i].Index, b.Bodies[i].EventID, b.Bodies[i].Sealed}
+		}); err != nil {
+			return fmt.Errorf("couldn't write bodies: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE ledger_tree SET size = ?, root = ? WHERE id = 0 AND size = ?`, b.Size, b.Root[:], size)
+		if err != nil {
+			return fmt.Errorf("couldn't update tree state: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errors.New("tree state changed during sequencing")
+		}
+		return nil
+	})
+}
+
+// insertRows inserts n rows of cols values each, many per statement.
+func insertRows(ctx context.Context, tx *sql.Tx, table string, cols, n int, row func(i int) []any) error {
+	const perStmt = 200
+	one := "(" + placeholders(cols) + ")"
+	for start := 0; start < n; start += perStmt {
+		end := min(start+perStmt, n)
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO " + table + " VALUES ")
+		args := make([]any, 0, (end-start)*cols)
+		for i := start; i < end; i++ {
+			if i > start {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(one)
+			args = append(args, row(i)...)
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *ledgerStore) TreeState(ctx context.Context) (int64, tlog.Hash, error) {
+	var size int64
+	var rootB []byte
+	var root tlog.Hash
+	if err := s.db.read.QueryRowContext(ctx, `SELECT size, root FROM ledger_tree WHERE id = 0`).Scan(&size, &rootB); err != nil {
+		return 0, root, fmt.Errorf("couldn't read tree state: %w", err)
+	}
+	copy(root[:], rootB)
+	return size, root, nil
+}
+
+func (s *ledgerStore) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	return readHashes(ctx, s.db.read, indexes)
+}
+
+func (s *ledgerStore) Entries(ctx context.Context, start, end int64) ([]ledger.Entry, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT idx, event_id, data FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx`, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read entries: %w", err)
+	}
+	defer rows.Close()
+	out := make([]ledger.Entry, 0, max(0, min(end-start, 4096)))
+	for rows.Next() {
+		var e ledger.Entry
+		if err := rows.Scan(&e.Index, &e.EventID, &e.Data); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (s *ledgerStore) EntryByID(ctx context.Context, id string) (ledger.Entry, error) {
+	var e ledger.Entry
+	err := s.db.read.QueryRowContext(ctx, `SELECT idx, event_id, data FROM ledger_entries WHERE event_id = ?`, id).Scan(&e.Index, &e.EventID, &e.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, vigil.NotFound("no ledger event %q", id)
+	}
+	return e, err
+}
+
+func (s *ledgerStore) Bodies(ctx context.Context, start, end int64) ([]ledger.Body, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT idx, event_id, sealed FROM ledger_bodies WHERE idx >= ? AND idx < ? ORDER BY idx`, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read bodies: %w", err)
+	}
+	defer rows.Close()
+	var out []ledger.Body
+	for rows.Next() {
+		var b ledger.Body
+		if err := rows.Scan(&b.Index, &b.EventID, &b.Sealed); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+func (s *ledgerStore) DeleteBody(ctx context.Context, index int64) error {
+	res, err := s.db.write.ExecContext(ctx, `DELETE FROM ledger_bodies WHERE idx = ?`, index)
+	if err != nil {
+		return fmt.Errorf("couldn't erase body: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return vigil.NotFound("ledger entry %d has no body", index)
+	}
+	return nil
+}
+
+func (s *ledgerStore) Head(ctx context.Context) (ledger.Checkpoint, error) {
+	var c ledger.Checkpoint
+	err := s.db.read.QueryRowContext(ctx, `SELECT h.size, h.note, COALESCE(c.created_at, 0) FROM ledger_head h LEFT JOIN ledger_checkpoints c ON c.size = h.size WHERE h.id = 0`).Scan(&c.Size, &c.Note, &c.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, vigil.NotFound("no checkpoint has been published")
+	}
+	if err != nil {
+		return c, fmt.Errorf("couldn't read checkpoint head: %w", err)
+	}
+	return c, nil
+}
+
+func (s *ledgerStore) Publish(ctx context.Context, prev *ledger.Checkpoint, next ledger.Checkpoint) error {
+	return s.db.tx(ctx, func(tx *sql.Tx) error {
+		var res sql.Result
+		var err error
+		if prev == nil {
+			res, err = tx.ExecContext(ctx, `INSERT INTO ledger_head (id, size, note) VALUES (0, ?, ?) ON CONFLICT (id) DO NOTHING`, next.Size, next.Note)
+		} else {
+			res, err = tx.ExecContext(ctx, `UPDATE ledger_head SET size = ?, note = ? WHERE id = 0 AND size = ? AND note = ?`, next.Size, next.Note, prev.Size, prev.Note)
+		}
+		if err != nil {
+			return fmt.Errorf("couldn't update checkpoint head: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return vigil.Conflict("the checkpoint head changed: another writer published first")
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_checkpoints (size, note, created_at) VALUES (?, ?, ?)`, next.Size, next.Note, next.CreatedAt); err != nil {
+			if isUnique(err) {
+				return vigil.Conflict("a checkpoint of size %d already exists", next.Size)
+			}
+			return fmt.Errorf("couldn't store checkpoint: %w", err)
+		}
+		return nil
+	})
+}
+
+func (s *ledgerStore) Checkpoints(ctx context.Context, from, to int64) ([]ledger.Checkpoint, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT size, note, created_at FROM ledger_checkpoints WHERE size >= ? AND size <= ? ORDER BY size`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []ledger.Checkpoint
+	for rows.Next() {
+		var c ledger.Checkpoint
+		if err := rows.Scan(&c.Size, &c.Note, &c.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
