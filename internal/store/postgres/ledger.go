@@ -25,7 +25,9 @@ type seqTx struct {
 	tx  pgx.Tx
 }
 
-func (t seqTx) ReadHashes(indexes []int64) ([]tlog.Hash, error) { return readHashes(t.ctx, t.tx, indexes) }
+func (t seqTx) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	return readHashes(t.ctx, t.tx, indexes)
+}
 
 func (t seqTx) Existing(ids []string) (map[string]bool, error) {
 	rows, err := t.tx.Query(t.ctx, `SELECT event_id FROM ledger_entries WHERE event_id = ANY($1)`, ids)
