@@ -16,8 +16,12 @@ run: ## start Vigil with the embedded defaults (SQLite in ./vigil-data)
 	$(GO) run ./cmd/vigil serve
 
 .PHONY: test
-test: ## run the whole test suite with the race detector (what CI runs)
-	$(GO) test -race -count=1 ./...
+test: test-deps ## run the whole test suite with the race detector (what CI runs)
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+.PHONY: test-deps
+test-deps: ## install and start what the tests need (PostgreSQL, Debian and npm packages)
+	@scripts/test-deps.sh
 
 .PHONY: vet
 vet: ## go vet and gofmt check

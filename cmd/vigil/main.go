@@ -39,6 +39,10 @@ type command struct {
 // commands lists the subcommands in the order --help shows them.
 func commands() []command {
 	return []command{
+		{"serve", "run the gateway", runServe},
+		{"agents", "create, list, suspend and resume agents; issue and rotate their keys", runAgents},
+		{"systems", "register and list AI systems; suspend a whole system", runSystems},
+		{"tokens", "create, list and revoke admin and role tokens", runTokens},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -155,10 +159,44 @@ func parse(fs *flag.FlagSet, env *Env, args []string) error {
 			return flag.ErrHelp
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(interspersed(fs, args)); err != nil {
 		return errUsage
 	}
 	return nil
+}
+
+// interspersed moves flags that follow positional arguments in front of them, so
+// "vigil agents suspend bot --reason x" works as users expect.
+func interspersed(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	return append(flags, pos...)
 }
 
 func runVersion(ctx context.Context, env *Env, args []string) error {

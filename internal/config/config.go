@@ -50,6 +50,9 @@ type Config struct {
 
 	// HTTP tunes the listener.
 	HTTP HTTPConfig `yaml:"http"`
+
+	// Ledger tunes the tamper-evident ledger.
+	Ledger LedgerConfig `yaml:"ledger"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -102,6 +105,7 @@ func (c *Config) ApplyDefaults() {
 	if c.HTTP.ReadHeaderTimeout == 0 {
 		c.HTTP.ReadHeaderTimeout = 10 * time.Second
 	}
+	c.Ledger.applyDefaults()
 }
 
 // DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
@@ -146,5 +150,6 @@ func (c *Config) Validate() error {
 		errs.add("public_url", "must start with http:// or https://")
 	}
 	// Each section validates itself; add a line here with each new section.
+	c.Ledger.validate(&errs)
 	return errs.orNil()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"sort"
@@ -95,7 +96,9 @@ func decodeStrict(b []byte, c *Config, lines map[string]int) error {
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // only comments
+	} else if err != nil {
 		return fmt.Errorf("not valid YAML: %w", err)
 	}
 	var extra yaml.Node

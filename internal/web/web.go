@@ -128,6 +128,8 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
+	// JSON served with nosniff is not HTML; keep messages readable ("<admin token>").
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 

@@ -1,0 +1,373 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vigil-gateway/vigil/internal/api"
+	"github.com/vigil-gateway/vigil/internal/auth"
+	"github.com/vigil-gateway/vigil/internal/config"
+	"github.com/vigil-gateway/vigil/internal/inventory"
+	"github.com/vigil-gateway/vigil/internal/keyring"
+	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/llmproxy"
+	"github.com/vigil-gateway/vigil/internal/store/postgres"
+	"github.com/vigil-gateway/vigil/internal/store/sqlite"
+	"github.com/vigil-gateway/vigil/internal/vigil"
+	"github.com/vigil-gateway/vigil/internal/web"
+)
+
+const serveUsage = `Run the gateway. With no configuration at all it listens on 127.0.0.1:8080, keeps a
+SQLite database and generated keys in ./vigil-data, and prints a one-time admin token.
+
+Environment:
+  VIGIL_ADMIN_TOKEN   the bootstrap admin token to create at first start (else one is generated)
+  VIGIL_MASTER_KEY    base64 32-byte master key (replicas share it; default: data_dir/master.key)
+  VIGIL_LEDGER_KEY    ledger signing key in note format (default: data_dir/ledger.key)`
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	m := NewMain(env)
+	if err := m.ParseFlags(args); err != nil {
+		return err
+	}
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	var fatal error
+	select {
+	case <-ctx.Done():
+	case fatal = <-m.Fatal():
+	}
+	m.Log.Info("shutting down")
+	return errors.Join(fatal, m.Close())
+}
+
+// store is what Main needs of a storage driver.
+type store interface {
+	Inventory() inventory.Store
+	Auth() auth.Store
+	Ledger() ledger.Store
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+var (
+	_ store = (*sqlite.DB)(nil)
+	_ store = (*postgres.DB)(nil)
+)
+
+// Main is the running gateway: the whole object graph, wired by hand. Tests build one,
+// set Config, call Run and talk to URL().
+type Main struct {
+	Config *config.Config
+	Env    *Env
+	Log    *slog.Logger
+	// AdminToken is the bootstrap admin token generated at first start, if one was.
+	AdminToken string
+
+	store  store
+	keys   *keyring.Keyring
+	ledger *ledger.Log
+	server *http.Server
+	ln     net.Listener
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	fatal  chan error
+	closed sync.Once
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain(env *Env) *Main {
+	return &Main{Config: config.Default(), Env: env, fatal: make(chan error, 4)}
+}
+
+// ParseFlags reads --config and applies --listen and --data over it.
+func (m *Main) ParseFlags(args []string) error {
+	fs := newFlags(m.Env, "serve", "[--config FILE] [--listen ADDR] [--data DIR]", serveUsage)
+	path := fs.String("config", "", "`FILE` to read (YAML); default: built-in defaults")
+	listen := fs.String("listen", "", "`ADDR` to listen on (overrides the file; default 127.0.0.1:8080)")
+	data := fs.String("data", "", "data `DIR` for the SQLite database and keys (overrides the file; default ./vigil-data)")
+	if err := parse(fs, m.Env, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(m.Env.Stderr, "vigil serve: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if *path != "" {
+		c, err := config.Load(*path)
+		if err != nil {
+			return err
+		}
+		m.Config = c
+	}
+	if *listen != "" {
+		m.Config.Listen = *listen
+	}
+	if *data != "" {
+		m.Config.DataDir = *data
+	}
+	return m.Config.Validate()
+}
+
+// Fatal delivers errors after which the gateway must stop (ledger tampering found
+// while running, the listener failing).
+func (m *Main) Fatal() <-chan error { return m.fatal }
+
+// URL is the base URL the gateway listens on.
+func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
+
+// Run opens the stores and keys, checks the ledger, and starts serving. It returns once
+// the listener is up; Close stops everything.
+func (m *Main) Run(ctx context.Context) (err error) {
+	cfg := m.Config
+	if m.Log == nil {
+		m.Log = newLogger(m.Env.Stderr, cfg.Log)
+	}
+	getenv := m.Env.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+
+	if m.keys, err = keyring.Load(keyring.Options{Dir: cfg.DataDir, Origin: cfg.Ledger.Origin, Create: true, Getenv: getenv}); err != nil {
+		return fmt.Errorf("couldn't load keys: %w", err)
+	}
+	dsn, err := cfg.DatabaseDSN()
+	if err != nil {
+		return err
+	}
+	if m.store, err = openStore(ctx, dsn, cfg.DataDir); err != nil {
+		return fmt.Errorf("couldn't open the database: %w", err)
+	}
+
+	m.ledger, err = ledger.Open(ctx, m.store.Ledger(), ledger.Options{
+		Origin: m.keys.Origin(), Signer: m.keys.LedgerSigner(), Verifier: m.keys.LedgerVerifier(),
+		BodyKey: m.keys.BodyKey(), CheckpointInterval: cfg.Ledger.CheckpointInterval,
+		HeartbeatInterval: cfg.Ledger.HeartbeatInterval, MaxBatch: cfg.Ledger.MaxBatch,
+		Mirror: fileMirror(filepath.Join(cfg.DataDir, "ledger.checkpoint")), Log: m.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("couldn't open the ledger: %w", err)
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	httpMetrics := newHTTPMetrics(registry)
+
+	keys := &auth.Service{Store: m.store.Auth(), Agents: m.store.Inventory(), Ledger: m.ledger}
+	inv := &inventory.Service{Store: m.store.Inventory(), Ledger: m.ledger}
+
+	if m.AdminToken, err = keys.Bootstrap(ctx, getenv("VIGIL_ADMIN_TOKEN")); err != nil {
+		return fmt.Errorf("couldn't create the bootstrap admin token: %w", err)
+	}
+
+	errs := web.Errors{Log: m.Log}
+	mux := web.NewMux(errs)
+	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv}).Register(mux)
+	(&llmproxy.Proxy{Log: m.Log, Auth: keys}).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
+		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", m.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+
+	handler := web.Middleware{Log: m.Log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: httpMetrics.observe}.Wrap(mux)
+	m.server = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
+	}
+	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("couldn't listen on %s: %w", cfg.Listen, err)
+	}
+
+	bg, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.goBackground(func() {
+		if err := m.ledger.Run(bg); err != nil {
+			m.Log.Error("ledger integrity failure; stopping", "err", err)
+			m.fatal <- fmt.Errorf("ledger: %w", err)
+		}
+	})
+	m.goBackground(func() {
+		if err := m.server.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.fatal <- fmt.Errorf("http server: %w", err)
+		}
+	})
+	m.printBanner(dsn != "")
+	m.Log.Info("vigil started", "listen", m.ln.Addr().String(), "data_dir", cfg.DataDir,
+		"store", map[bool]string{true: "postgres", false: "sqlite"}[dsn != ""], "ledger_origin", m.keys.Origin())
+	return nil
+}
+
+// openStore opens PostgreSQL when dsn is set, else SQLite in dir. It returns a nil
+// interface (never a typed nil) on error.
+func openStore(ctx context.Context, dsn, dir string) (store, error) {
+	if dsn != "" {
+		db, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "vigil.db"), sqlite.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+func (m *Main) goBackground(f func()) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		f()
+	}()
+}
+
+// Close stops accepting connections, lets in-flight requests finish (up to the
+// shutdown timeout), then flushes the ledger and closes the store.
+func (m *Main) Close() error {
+	var err error
+	m.closed.Do(func() {
+		if m.server != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), m.Config.HTTP.ShutdownTimeout)
+			if e := m.server.Shutdown(ctx); e != nil {
+				err = errors.Join(err, fmt.Errorf("couldn't shut down HTTP cleanly: %w", e))
+				m.server.Close()
+			}
+			cancel()
+		}
+		if m.cancel != nil {
+			m.cancel()
+		}
+		m.wg.Wait()
+		if m.ledger != nil {
+			// Publish a last checkpoint so a clean shutdown leaves everything signed.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if e := m.ledger.PublishCheckpoint(ctx); e != nil {
+				m.Log.Warn("couldn't publish the final checkpoint", "err", e)
+			}
+			cancel()
+			err = errors.Join(err, m.ledger.Close())
+		}
+		if m.store != nil {
+			err = errors.Join(err, m.store.Close())
+		}
+	})
+	return err
+}
+
+func (m *Main) handleReady(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := m.store.Ping(ctx); err != nil {
+		m.Log.Warn("not ready", "err", err)
+		return &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "database is unreachable", Err: err}
+	}
+	return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (m *Main) printBanner(postgres bool) {
+	base := m.URL()
+	out := m.Env.Stdout
+	fmt.Fprintf(out, "Vigil is running.\n")
+	fmt.Fprintf(out, "  Admin API:             %s/api/\n", base)
+	fmt.Fprintf(out, "  OpenAI-compatible:     %s/v1\n", base)
+	fmt.Fprintf(out, "  Anthropic-compatible:  %s (POST /v1/messages)\n", base)
+	fmt.Fprintf(out, "  Health and metrics:    %s/healthz  %s/metrics\n", base, base)
+	if postgres {
+		fmt.Fprintf(out, "  Storage:               PostgreSQL; keys in %s\n", m.Config.DataDir)
+	} else {
+		fmt.Fprintf(out, "  Storage:               SQLite in %s\n", m.Config.DataDir)
+	}
+	fmt.Fprintf(out, "  Ledger origin:         %s\n", m.keys.Origin())
+	if m.AdminToken != "" {
+		fmt.Fprintf(out, "\nAdmin token (shown once; it is stored only as a hash):\n  %s\n", m.AdminToken)
+		fmt.Fprintf(out, "Use it as: export VIGIL_TOKEN=%s\n", m.AdminToken)
+	}
+}
+
+func newLogger(w io.Writer, c config.LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// fileMirror keeps the latest checkpoint in a file in the data directory, so a
+// database restored from an old backup is caught at start even if its own
+// checkpoints were rolled back with it.
+type fileMirror string
+
+func (f fileMirror) Latest() ([]byte, error) {
+	b, err := os.ReadFile(string(f))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func (f fileMirror) Save(note []byte) error {
+	tmp := string(f) + ".tmp"
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fh.Write(note); err != nil {
+		fh.Close()
+		return err
+	}
+	if err := fh.Sync(); err != nil {
+		fh.Close()
+		return err
+	}
+	if err := fh.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, string(f))
+}
+
+// httpMetrics counts requests by route pattern and status.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_http_request_duration_seconds", Help: "HTTP request duration by route.", Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14)}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+func (m *httpMetrics) observe(r *http.Request, status int, elapsed time.Duration) {
+	route := r.Pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	route = strings.TrimSpace(route)
+	m.requests.WithLabelValues(route, fmt.Sprint(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+}
