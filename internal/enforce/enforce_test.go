@@ -189,11 +189,17 @@ func TestRefusals(t *testing.T) {
 		{"limit", nil, modelCall("limit-x", `{}`), vigil.ELIMIT, "limit reached", vigil.Deny},
 		{"pii block", func(_ *enforce.Pipeline, m *fakeMasker, _ *fakePolicy, _ *fakeHolder, _ *fakeLedger) { m.block = true },
 			modelCall("gpt", `"alice@example.com"`), vigil.EDENIED, "EMAIL_ADDRESS", vigil.Deny},
-		{"pii failure fails closed", func(_ *enforce.Pipeline, m *fakeMasker, _ *fakePolicy, _ *fakeHolder, _ *fakeLedger) { m.err = errors.New("boom") },
+		{"pii failure fails closed", func(_ *enforce.Pipeline, m *fakeMasker, _ *fakePolicy, _ *fakeHolder, _ *fakeLedger) {
+			m.err = errors.New("boom")
+		},
 			modelCall("gpt", `{}`), vigil.EUNAVAILABLE, "personal data", vigil.Deny},
-		{"policy failure fails closed", func(_ *enforce.Pipeline, _ *fakeMasker, p *fakePolicy, _ *fakeHolder, _ *fakeLedger) { p.err = errors.New("boom") },
+		{"policy failure fails closed", func(_ *enforce.Pipeline, _ *fakeMasker, p *fakePolicy, _ *fakeHolder, _ *fakeLedger) {
+			p.err = errors.New("boom")
+		},
 			modelCall("gpt", `{}`), vigil.EUNAVAILABLE, "policy", vigil.Deny},
-		{"ledger failure fails closed", func(_ *enforce.Pipeline, _ *fakeMasker, _ *fakePolicy, _ *fakeHolder, l *fakeLedger) { l.err = errors.New("disk full") },
+		{"ledger failure fails closed", func(_ *enforce.Pipeline, _ *fakeMasker, _ *fakePolicy, _ *fakeHolder, l *fakeLedger) {
+			l.err = errors.New("disk full")
+		},
 			modelCall("gpt", `{}`), vigil.EUNAVAILABLE, "audit ledger", ""},
 		{"approval denied", func(_ *enforce.Pipeline, _ *fakeMasker, _ *fakePolicy, h *fakeHolder, _ *fakeLedger) {
 			h.res = enforce.HoldResult{Status: "denied", Reason: "too risky"}
