@@ -13,17 +13,17 @@ import (
 
 // charset bits for secret bodies.
 const (
-	csAlnum   = 1 << iota // A-Z a-z 0-9
-	csUnder               // _
-	csDash                // -
-	csDot                 // .
-	csSlash               // / +
-	csEq                  // =
-	csLowerHex            // restricts to 0-9 a-f (with csAlnum unset)
-	csUpper32             // A-Z 2-7 (AWS key ids)
-	csLetters             // A-Z a-z only
-	csLower32             // a-z 2-7 (Vigil's own keys)
-	csUpperNum            // A-Z 0-9
+	csAlnum    = 1 << iota // A-Z a-z 0-9
+	csUnder                // _
+	csDash                 // -
+	csDot                  // .
+	csSlash                // / +
+	csEq                   // =
+	csLowerHex             // restricts to 0-9 a-f (with csAlnum unset)
+	csUpper32              // A-Z 2-7 (AWS key ids)
+	csLetters              // A-Z a-z only
+	csLower32              // a-z 2-7 (Vigil's own keys)
+	csUpperNum             // A-Z 0-9
 )
 
 type secretRule struct {
