@@ -50,6 +50,9 @@ type Config struct {
 
 	// HTTP tunes the listener.
 	HTTP HTTPConfig `yaml:"http"`
+
+	// PII configures detection and masking of personal data and secrets.
+	PII PIIConfig `yaml:"pii"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -146,5 +149,6 @@ func (c *Config) Validate() error {
 		errs.add("public_url", "must start with http:// or https://")
 	}
 	// Each section validates itself; add a line here with each new section.
+	c.PII.validate(&errs)
 	return errs.orNil()
 }
