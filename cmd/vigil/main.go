@@ -40,6 +40,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
+		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
 	}
 }
 

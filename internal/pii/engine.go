@@ -71,8 +71,8 @@ const (
 
 // DefaultPhoneRegions are the regions whose national number formats are checked
 // when a phone-shaped number carries no country code and no context word
-// (Presidio's default list, with Canada covered by US).
-var DefaultPhoneRegions = []string{"US", "GB", "DE", "FR", "IL", "IN", "BR"}
+// (Presidio's default list).
+var DefaultPhoneRegions = []string{"US", "CA", "GB", "DE", "FR", "IL", "IN", "BR"}
 
 // DefaultDisabled lists built-in types that are off unless Options.Entities turns
 // them on. None today: context-only types already need a context word.

@@ -90,7 +90,7 @@ var recognizerName = [numBuiltin]string{
 // of words that are substrings of common words.
 var contextWords = map[entity][]string{
 	eEmail:  {"email", "e-mail", "mail", "mailto"},
-	ePhone:  {"phone", "telephone", "tel", "mobile", "cell", "cellphone", "call", "fax", "desk", "office", "contact", "reach", "text", "sms", "whatsapp", "dial", "messages", "answering", "landline", "number", "ph"},
+	ePhone:  {"phone", "telephone", "tel", "mobile", "cell", "cellphone", "call", "fax", "desk", "office", "contact", "reach", "text", "sms", "whatsapp", "dial", "messages", "answering", "landline", "ph"},
 	eCard:   {"credit", "card", "visa", "mastercard", "cc", "amex", "discover", "jcb", "diners", "maestro", "debit", "pan"},
 	eIBAN:   {"iban", "bank", "transaction", "account", "transfer", "wire", "sepa"},
 	eSSN:    {"ssn", "ssns", "social", "security", "ssid"},

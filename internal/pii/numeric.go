@@ -45,6 +45,21 @@ func (s *scanner) numeric(i, j int) int {
 	if !s.parseRun(i, &r) {
 		return j
 	}
+	if r.ng >= 4 && r.sep[1] == r.sep[2] && (r.sep[1] == '-' || r.sep[1] == '/' || r.sep[1] == '.') && r.sep[3] == ' ' {
+		// A date followed by more numbers (2012-10-01 00:46): the date stands alone.
+		var d [64]byte
+		n := 0
+		var glen [3]int
+		for k := 0; k < 3; k++ {
+			n += copy(d[n:], s.t[r.gs[k]:r.ge[k]])
+			glen[k] = r.ge[k] - r.gs[k]
+		}
+		if n <= 8 && isDate(d[:n], glen[:]) {
+			s.evalRun(&r, 0, 3)
+			s.evalRun(&r, 3, r.ng)
+			return r.end
+		}
+	}
 	before := len(s.hits)
 	s.evalRun(&r, 0, r.ng)
 	if len(s.hits) == before && r.ng > 1 {
@@ -296,7 +311,7 @@ func (s *scanner) numericHits(w *window) {
 	}
 	_, neg := s.context(w.start, w.end)
 
-	if simple && nd >= 12 && nd <= 19 && sepIs(" -") && cardGrouping(w) && luhn(d) && cardIssuer(d) && !allSame(d) {
+	if simple && nd >= 12 && nd <= 19 && (sepIs(" -") || sepIs(".") && groups(4, 4, 4, 4)) && cardGrouping(w) && luhn(d) && cardIssuer(d) && !allSame(d) {
 		if !neg || s.hasContext(eCard, w.start, w.end) {
 			s.add(eCard, w.start, w.end, scoreValidated, "")
 		}
@@ -334,6 +349,11 @@ func (s *scanner) numericHits(w *window) {
 	if simple && nd == 12 && (plain || groups(4, 4, 4) && sepIs(" -")) && d[0] >= '2' && verhoeff(d) && !palindrome(d) {
 		s.add(eAadhaar, w.start, w.end, 0.3, "")
 	}
+	if sequential(d) {
+		// 1234567890 is a placeholder, not an account or document number.
+		s.phone(w, neg)
+		return
+	}
 	if plain && nd >= 8 && nd <= 17 {
 		s.add(eBank, w.start, w.end, 0.2, "")
 	}
@@ -341,6 +361,28 @@ func (s *scanner) numericHits(w *window) {
 		s.add(eDriverLicense, w.start, w.end, 0.15, "")
 	}
 	s.phone(w, neg)
+}
+
+// sequential reports whether b holds a run of eight or more consecutive ascending
+// or descending characters (12345678, abcdefgh, 98765432): filler, not data.
+func sequential(b []byte) bool {
+	up, down := 1, 1
+	for i := 1; i < len(b); i++ {
+		if b[i] == b[i-1]+1 {
+			up++
+		} else {
+			up = 1
+		}
+		if b[i] == b[i-1]-1 {
+			down++
+		} else {
+			down = 1
+		}
+		if up >= 8 || down >= 8 {
+			return true
+		}
+	}
+	return false
 }
 
 func allSame(d []byte) bool {
@@ -413,6 +455,8 @@ func cardIssuer(d []byte) bool {
 	p2 := num(d[:2])
 	p4 := num(d[:4])
 	switch d[0] {
+	case '0':
+		return p4 == 604 // UK domestic Maestro
 	case '1':
 		return p4 == 1800
 	case '2':

@@ -40,6 +40,7 @@ var secretRules = []secretRule{
 	{id: "aws-access-key-id", prefix: "ASIA", cs: csUpper32, min: 16, max: 16},
 	{id: "aws-access-key-id", prefix: "ABIA", cs: csUpper32, min: 16, max: 16},
 	{id: "aws-access-key-id", prefix: "ACCA", cs: csUpper32, min: 16, max: 16},
+	{id: "aws-access-key-id", prefix: "A3T", cs: csUpperNum, min: 17, max: 17},
 	{id: "github-pat", prefix: "ghp_", cs: csAlnum, min: 36, max: 36},
 	{id: "github-oauth-token", prefix: "gho_", cs: csAlnum, min: 36, max: 36},
 	{id: "github-app-token", prefix: "ghu_", cs: csAlnum, min: 36, max: 36},
@@ -72,6 +73,7 @@ var secretRules = []secretRule{
 	{id: "openai-api-key", prefix: "sk-svcacct-", cs: csAlnum | csUnder | csDash, min: 40, max: 250},
 	{id: "openai-api-key", prefix: "sk-admin-", cs: csAlnum | csUnder | csDash, min: 40, max: 250},
 	{id: "openai-api-key", prefix: "sk-", cs: csAlnum | csUnder | csDash, min: 32, max: 250, contains: "T3BlbkFJ"},
+	{id: "openai-api-key", prefix: "sk-", cs: csAlnum, min: 40, max: 64, entropy: 3.5}, // legacy keys
 	{id: "google-api-key", prefix: "AIza", cs: csAlnum | csUnder | csDash, min: 35, max: 35},
 	{id: "google-oauth-client-secret", prefix: "GOCSPX-", cs: csAlnum | csUnder | csDash, min: 28, max: 28},
 	{id: "google-oauth-access-token", prefix: "ya29.", cs: csAlnum | csUnder | csDash, min: 30, max: 2048},
@@ -169,8 +171,8 @@ func (s *scanner) secretPrefix(i, j int) int {
 		for p < len(t) && p-b <= r.max && inCharset(t[p], r.cs) {
 			p++
 		}
-		// Trailing dots and dashes are punctuation, not part of the token.
-		for p > b && (t[p-1] == '.' || t[p-1] == '-') && r.cs&csAlnum != 0 {
+		// A trailing dot is punctuation, not part of the token.
+		for p > b && t[p-1] == '.' && r.cs&csDot != 0 {
 			p--
 		}
 		body := t[b:p]
@@ -189,7 +191,11 @@ func (s *scanner) secretPrefix(i, j int) int {
 		if placeholder(body) {
 			continue
 		}
-		s.add(eSecret, i, p, scoreValidated, r.id)
+		id := r.id
+		if id == "slack-bot-token" && bytes.Count(body, []byte("-")) == 1 {
+			id = "slack-legacy-bot-token" // xoxb-<digits>-<secret>, the pre-2019 form
+		}
+		s.add(eSecret, i, p, scoreValidated, id)
 		return p
 	}
 	return i
@@ -228,6 +234,14 @@ func (s *scanner) jwt(i int) int {
 	}
 	hdr := buf[:n]
 	if len(hdr) < 2 || hdr[0] != '{' || !(bytes.Contains(hdr, []byte(`"alg"`)) || bytes.Contains(hdr, []byte(`"typ"`))) {
+		return i
+	}
+	// An unsigned token ("alg":"none", empty signature) proves nothing, and the
+	// jwt.io sample is documentation.
+	if sig == pl+1 || bytes.Contains(hdr, []byte(`"none"`)) || bytes.HasPrefix(t[pl+1:], []byte("SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")) {
+		return i
+	}
+	if m, _ := base64.RawURLEncoding.Decode(buf[:], t[h+1:min(pl, h+1+64)]); m == 0 || buf[0] != '{' {
 		return i
 	}
 	s.add(eSecret, i, sig, scoreValidated, "jwt")
@@ -298,6 +312,7 @@ var secretKeywords = []string{
 	"password", "passwd", "pwd", "passphrase", "pass", "secret", "token", "apikey", "api_key", "api-key",
 	"accesskey", "access_key", "secretkey", "secret_key", "privatekey", "private_key", "credential",
 	"credentials", "auth", "authorization", "client_secret", "clientsecret",
+	"session", "sessionid", "session_id", "sess", "sessid", "jsessionid", "phpsessid", "cookie",
 }
 
 // isSecretName reports whether an identifier (any case) names a credential, and
@@ -317,7 +332,7 @@ func isSecretName(w []byte) (yes, password bool) {
 			continue
 		}
 		at := len(lw) - len(k)
-		if at > 0 && isLetter(lw[at-1]) && !(class[w[at]]&cUpper != 0 && class[w[at-1]]&cLower != 0) {
+		if at > 0 && isLetter(lw[at-1]) && !(class[w[at]]&cUpper != 0 && class[w[at-1]]&cLower != 0) && k != "sessid" && k != "jsessionid" {
 			continue // "bypass", "compass"; but "dbPassword" splits at the capital
 		}
 		if k == "pass" && at == 0 && len(lw) == 4 {
@@ -355,6 +370,13 @@ func (s *scanner) keywordSecret(i, j int) {
 	default:
 		return
 	}
+	// The name may be a header or identifier with dashes: X-API-Key.
+	for i >= 2 && t[i-1] == '-' && isAlnum(t[i-2]) {
+		i -= 2
+		for i > 0 && isAlnum(t[i-1]) {
+			i--
+		}
+	}
 	yes, pw := isSecretName(t[i:j])
 	if !yes {
 		return
@@ -376,9 +398,12 @@ func (s *scanner) keywordSecret(i, j int) {
 		if q := s.secretPrefix(p, wordEnd(t, p)); q > p {
 			return
 		}
+		if hasRulePrefix(t[p:]) {
+			return // a provider's prefix with the wrong shape: a fake or a truncation
+		}
 	}
 	v := p
-	for v < len(t) && v-p < 256 && t[v] > ' ' && t[v] != quote && (quote != 0 || (t[v] != ',' && t[v] != ';' && t[v] != '"' && t[v] != '\'')) {
+	for v < len(t) && v-p < 256 && t[v] > ' ' && t[v] != quote && (quote != 0 || (t[v] != ',' && t[v] != ';' && t[v] != '"' && t[v] != '\'' && t[v] != '&')) {
 		v++
 	}
 	for v > p && quote == 0 && (t[v-1] == '.' || t[v-1] == ')') {
@@ -387,6 +412,16 @@ func (s *scanner) keywordSecret(i, j int) {
 	if looksSecret(t[p:v], pw) {
 		s.add(eSecret, p, v, 0.9, ruleFor(pw))
 	}
+}
+
+// hasRulePrefix reports whether t starts with a provider rule's prefix.
+func hasRulePrefix(t []byte) bool {
+	for _, k := range rulesByFirst[t[0]] {
+		if p := secretRules[k].prefix; len(p) >= 3 && bytes.HasPrefix(t, []byte(p)) {
+			return true
+		}
+	}
+	return false
 }
 
 func ruleFor(password bool) string {
@@ -423,7 +458,7 @@ func (s *scanner) authScheme(i, j int) int {
 	}
 	tok := t[p:q]
 	if bearer {
-		if len(tok) < 16 || entropy(tok) < 3 || placeholder(tok) {
+		if len(tok) < 8 || placeholder(tok) || !(entropy(tok) >= 3 || classes(tok) >= 3) {
 			return i
 		}
 		if s.jwt(p) == q { // a JWT is reported as such
@@ -457,10 +492,10 @@ func (s *scanner) urlCredentials(at int) bool {
 	}
 	colon := bytes.IndexByte(t[a:at], ':')
 	if colon < 0 {
-		return false
+		return true // https://token@host: a provider rule may report the token
 	}
 	pw := t[a+colon+1 : at]
-	if len(pw) == 0 || placeholder(pw) {
+	if len(pw) == 0 || pw[0] == '$' || pw[0] == '{' || pw[0] == '<' || pw[0] == '%' || pw[0] == '*' || allSame(pw) {
 		return true
 	}
 	s.add(eSecret, a+colon+1, at, 0.95, "url-credentials")
@@ -470,9 +505,13 @@ func (s *scanner) urlCredentials(at int) bool {
 // looksSecret decides whether a value assigned to a credential name is a real
 // credential rather than a placeholder, a variable reference or a word.
 func looksSecret(v []byte, password bool) bool {
-	if len(v) > 512 || placeholder(v) {
+	if len(v) > 512 || placeholder(v) || v[0] == '/' || bytes.Contains(v, []byte("://")) {
 		return false
 	}
+	if at := bytes.IndexByte(v, '@'); at > 0 && bytes.IndexByte(v[at:], '.') > 0 {
+		return false // an account name (user@host), not a secret
+	}
+
 	var lowerN, upperN, digitN, otherN int
 	for _, c := range v {
 		switch class[c] {
@@ -530,6 +569,30 @@ func placeholder(v []byte) bool {
 		}
 	}
 	return false
+}
+
+// classes counts the kinds of character in b: lower, upper, digit, other.
+func classes(b []byte) int {
+	var k [4]bool
+	for _, c := range b {
+		switch class[c] {
+		case cLower:
+			k[0] = true
+		case cUpper:
+			k[1] = true
+		case cDigit:
+			k[2] = true
+		default:
+			k[3] = true
+		}
+	}
+	n := 0
+	for _, x := range k {
+		if x {
+			n++
+		}
+	}
+	return n
 }
 
 // entropy is the Shannon entropy of b in bits per byte.

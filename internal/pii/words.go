@@ -112,7 +112,7 @@ func (s *scanner) email(at int) {
 	labels, lastStart, lastEnd := 0, 0, 0
 	for p < len(t) {
 		q := p
-		for q < len(t) && (isAlnum(t[q]) || t[q] == '-') && q-p < 63 {
+		for q < len(t) && (isAlnum(t[q]) || t[q] == '-' || t[q] >= 0x80) && q-p < 63 {
 			q++
 		}
 		if q == p || t[p] == '-' || t[q-1] == '-' {
