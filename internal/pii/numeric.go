@@ -344,7 +344,7 @@ func (s *scanner) numericHits(w *window) {
 		}
 	}
 	if simple && nd == 10 && (plain || groups(3, 3, 4) && sepIs(" -")) && nhsCheck(d) {
-		s.add(eNHS, w.start, w.end, 0.3, "")
+		s.add(eNHS, w.start, w.end, 0.4, "")
 	}
 	if simple && nd == 12 && (plain || groups(4, 4, 4) && sepIs(" -")) && d[0] >= '2' && verhoeff(d) && !palindrome(d) {
 		s.add(eAadhaar, w.start, w.end, 0.3, "")

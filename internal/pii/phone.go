@@ -57,8 +57,9 @@ func (s *scanner) phone(w *window, neg bool) {
 		s.add(ePhone, w.start, w.end, base, "")
 		return
 	}
-	if base+contextBoost < s.e.threshold[ePhone] || w.nb == 1 && !w.plus {
-		return // could not pass even if valid; a bare block of digits needs context
+	ssnShape := w.nb == 3 && w.glen[0] == 3 && w.glen[1] == 2 && w.glen[2] == 4
+	if base+contextBoost < s.e.threshold[ePhone] || w.nb == 1 && !w.plus || ssnShape {
+		return // could not pass even if valid; bare digits and the SSN shape need context
 	}
 	raw := string(s.t[w.start:w.end])
 	var pn phonenumbers.PhoneNumber

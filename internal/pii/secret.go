@@ -359,8 +359,10 @@ func (s *scanner) keywordSecret(i, j int) {
 	if p >= len(t) {
 		return
 	}
+	query := false
 	switch {
 	case t[p] == ':' || t[p] == '=':
+		query = t[p] == '='
 		p++
 		if p < len(t) && (t[p] == '=' || t[p] == '>') {
 			p++
@@ -403,7 +405,7 @@ func (s *scanner) keywordSecret(i, j int) {
 		}
 	}
 	v := p
-	for v < len(t) && v-p < 256 && t[v] > ' ' && t[v] != quote && (quote != 0 || (t[v] != ',' && t[v] != ';' && t[v] != '"' && t[v] != '\'' && t[v] != '&')) {
+	for v < len(t) && v-p < 256 && t[v] > ' ' && t[v] != quote && (quote != 0 || (t[v] != ',' && t[v] != ';' && t[v] != '"' && t[v] != '\'' && (t[v] != '&' || !query))) {
 		v++
 	}
 	for v > p && quote == 0 && (t[v-1] == '.' || t[v-1] == ')') {

@@ -107,7 +107,16 @@ func (sm *StreamMasker) emit(ctx context.Context, cut int, final bool) ([]byte, 
 func safeCut(b []byte) int {
 	i := len(b)
 	if i > 0 && b[i-1] == ' ' {
-		i-- // "4111 " may go on
+		// A finished word; only a digit group or a few capitals may go on
+		// ("4111 " + "1111").
+		k := i - 1
+		for k > 0 && b[k-1] > ' ' {
+			k--
+		}
+		if k == i-1 || !groupLike(b[k:i-1]) {
+			return cutPEM(b, len(b))
+		}
+		i--
 	} else if i > 0 && b[i-1] <= ' ' {
 		return cutPEM(b, len(b))
 	}
