@@ -41,7 +41,9 @@ func TestAccuracyRegression(t *testing.T) {
 				}
 				got = append(got, caseFinding{Type: f.Type, Value: f.Value, Rule: f.Rule})
 			}
-			if diff := cmp.Diff(tc.Want, got, cmp.Comparer(func(a, b []caseFinding) bool { return len(a) == 0 && len(b) == 0 || cmp.Equal([]caseFinding(a), []caseFinding(b)) })); len(tc.Want)+len(got) > 0 && diff != "" {
+			if diff := cmp.Diff(tc.Want, got, cmp.Comparer(func(a, b []caseFinding) bool {
+				return len(a) == 0 && len(b) == 0 || cmp.Equal([]caseFinding(a), []caseFinding(b))
+			})); len(tc.Want)+len(got) > 0 && diff != "" {
 				t.Errorf("ScanText(%q) mismatch (-want +got):\n%s", tc.Text, diff)
 			}
 			doc, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "user", "content": tc.Text}}})

@@ -15,6 +15,7 @@ type numRun struct {
 	paren      [maxGroups]bool // group k was written (k)
 	ext        bool            // an extension (x123, ext. 123) follows the last group
 	digitsEnd  int             // end of the last group
+	more       bool            // the run goes on past maxGroups
 }
 
 // isSep reports whether c may join two digit groups.
@@ -63,29 +64,25 @@ func (s *scanner) numeric(i, j int) int {
 	before := len(s.hits)
 	s.evalRun(&r, 0, r.ng)
 	if len(s.hits) == before && r.ng > 1 {
-		// Nothing fits the whole run: try the space-separated parts, longest first
-		// from the left (a year or count glued to a card number by a space).
-		for a := 0; a < r.ng; {
+		// Nothing fits the whole run: try every span of space-separated parts (a
+		// year or count glued to a card number by a space); resolve keeps the best
+		// of overlapping candidates, so a card beats a phone made of its groups.
+		for a := 0; a < r.ng; a++ {
 			if a > 0 && r.sep[a] != ' ' {
-				a++
 				continue
 			}
-			found := false
-			for b := r.ng; b > a; b-- {
+			for b := a + 1; b <= r.ng; b++ {
 				if (b < r.ng && r.sep[b] != ' ') || (a == 0 && b == r.ng) {
 					continue
 				}
-				h := len(s.hits)
 				s.evalRun(&r, a, b)
-				if len(s.hits) > h {
-					a, found = b, true
-					break
-				}
-			}
-			if !found {
-				a++
 			}
 		}
+	}
+	if r.more {
+		// Too many groups for one entity: go on from the middle, so an entity
+		// that straddles the cut is seen whole by the next run.
+		return r.gs[r.ng/2]
 	}
 	return r.end
 }
@@ -151,6 +148,9 @@ func (s *scanner) parseRun(i int, r *numRun) bool {
 	}
 	if r.ng == 0 {
 		return false
+	}
+	if r.ng == maxGroups && end+1 < n && isSep(t[end]) && isDigit(t[end+1]) {
+		r.more = true
 	}
 	// The run must end at a word boundary; an extension may follow.
 	r.digitsEnd = end
@@ -312,7 +312,9 @@ func (s *scanner) numericHits(w *window) {
 	_, neg := s.context(w.start, w.end)
 
 	if simple && nd >= 12 && nd <= 19 && (sepIs(" -") || sepIs(".") && groups(4, 4, 4, 4)) && cardGrouping(w) && luhn(d) && cardIssuer(d) && !allSame(d) {
-		if !neg || s.hasContext(eCard, w.start, w.end) {
+		// A plain block of digits after "order" or "invoice" is an order number; a
+		// number grouped like a card is a card whatever precedes it.
+		if !neg || w.nb > 1 || s.hasContext(eCard, w.start, w.end) {
 			s.add(eCard, w.start, w.end, scoreValidated, "")
 		}
 	}

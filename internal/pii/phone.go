@@ -14,7 +14,7 @@ func (s *scanner) phone(w *window, neg bool) {
 	if nd < 7 || nd > 15 || (w.plus && nd < 8) {
 		return
 	}
-	if w.sepKinds > 2 {
+	if w.sepKinds > 2 || allSame(w.digits) {
 		return
 	}
 	// Group shapes: decimals and long blocks aren't phone numbers.

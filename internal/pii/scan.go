@@ -248,6 +248,13 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 	lo := max(0, start-80)
 	for n := 0; n < 5 && i > lo; n++ {
 		for i > lo && !isWordish(t[i-1]) {
+			// Masking output (<PHONE_NUMBER>) and markup are not context.
+			if t[i-1] == '>' {
+				if k := bytes.LastIndexByte(t[lo:i-1], '<'); k >= 0 {
+					i = lo + k
+					continue
+				}
+			}
 			// A sentence boundary ends the context.
 			if c := t[i-1]; c == ';' || c == '?' || c == '!' || c == '.' && i < start && t[i] == ' ' {
 				i = lo
@@ -276,6 +283,11 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 		for i < hi && !isWordish(t[i]) {
 			if t[i] == '\n' && n > 0 {
 				return pos, neg
+			}
+			if t[i] == '<' {
+				if k := bytes.IndexByte(t[i:hi], '>'); k >= 0 {
+					i += k
+				}
 			}
 			i++
 		}
