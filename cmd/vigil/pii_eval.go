@@ -530,7 +530,9 @@ func evalHardNegatives(e *pii.Engine, w io.Writer) {
 				return "Tracking number " + digits(12+rng.IntN(7)) + " (UPS)"
 			}
 		}},
-		{"UUIDs", func() string { return "request " + hex(8) + "-" + hex(4) + "-4" + hex(3) + "-a" + hex(3) + "-" + hex(12) }},
+		{"UUIDs", func() string {
+			return "request " + hex(8) + "-" + hex(4) + "-4" + hex(3) + "-a" + hex(3) + "-" + hex(12)
+		}},
 		{"hashes", func() string {
 			switch rng.IntN(3) {
 			case 0:
