@@ -53,6 +53,8 @@ type Config struct {
 
 	// Ledger tunes the tamper-evident ledger.
 	Ledger LedgerConfig `yaml:"ledger"`
+	// PII configures detection and masking of personal data and secrets.
+	PII PIIConfig `yaml:"pii"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -151,5 +153,6 @@ func (c *Config) Validate() error {
 	}
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
+	c.PII.validate(&errs)
 	return errs.orNil()
 }
