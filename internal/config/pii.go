@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/vigil-gateway/vigil/internal/pii"
@@ -28,7 +30,9 @@ type PIIConfig struct {
 	// hash (<EMAIL_ADDRESS_3f9a1c0b>, a keyed pseudonym stable per deployment),
 	// tokenize (a token that is turned back into the value in the answer, for the same
 	// agent and session; the value is kept encrypted in the database) or block
-	// (refuse the request). Default redact.
+	// (refuse the request). Default tokenize in the gateway (vigil serve); the
+	// stand-alone `vigil pii mask` command defaults to redact, since it has no vault to
+	// restore from.
 	Mode string `yaml:"mode"`
 
 	// Threshold is the score (0 to 1) a finding needs to count. Values with a
@@ -60,6 +64,11 @@ type PIIConfig struct {
 	// agent's user reads a natural answer (policy may still forbid it per call).
 	// Default true; only meaningful with tokenize.
 	Restore *bool `yaml:"restore"`
+
+	// MaskAnswers masks personal data that model and tool answers carry themselves
+	// (not the tokens Vigil restores), with the same operators. Default false: such
+	// findings are counted in the ledger and metrics, and the agent's user sees them.
+	MaskAnswers bool `yaml:"mask_answers"`
 
 	// JSONDepth is how many levels of JSON held inside JSON strings (tool-call
 	// arguments) are parsed as JSON. Default 2; 0 means the default, -1 none.
@@ -176,15 +185,4 @@ func (p *PIIConfig) validate(errs *FieldErrors) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
