@@ -319,13 +319,20 @@ func (s *Service) bundleRecords(ctx context.Context, o BundleOptions) (*ReportDa
 	if d.Verifications, err = s.Store.Verifications(ctx, o.From, o.To); err != nil {
 		return nil, err
 	}
-	if o.Sources.Metrics != nil {
-		if d.Metrics, err = o.Sources.Metrics.Metrics(ctx); err != nil {
-			return nil, fmt.Errorf("couldn't read metrics: %w", err)
-		}
-	}
 	if d.Inputs, err = s.ReviewInputs(ctx, o.Sources, o.From, o.To); err != nil {
 		return nil, err
+	}
+	// The period's own figures, from the ledger and health history; the live
+	// registry's counters (since process start) are added when there is one.
+	d.Metrics = PeriodMetrics(d.Inputs.Activity, d.Health)
+	if o.Sources.Metrics != nil {
+		live, err := o.Sources.Metrics.Metrics(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read metrics: %w", err)
+		}
+		for k, v := range live {
+			d.Metrics["live:"+k] = v
+		}
 	}
 	return d, nil
 }

@@ -390,8 +390,8 @@ func (r *Audit) SystemName() string            { return "" }
 func (r *Review) SystemName() string           { return "" }
 func (r *Incident) SystemName() string         { return r.System }
 
-// newRecord returns an empty record of kind, or nil for an unknown kind.
-func newRecord(kind string) Record {
+// NewRecord returns an empty record of kind, or nil for an unknown kind.
+func NewRecord(kind string) Record {
 	switch kind {
 	case KindSystem:
 		return &System{}

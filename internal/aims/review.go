@@ -169,3 +169,31 @@ func (s *Service) ReviewInputsFor(ctx context.Context, src Sources, reviewID str
 	}
 	return s.ReviewInputs(ctx, src, from, to)
 }
+
+// PeriodMetrics are the monitoring figures of a period computed from the ledger and
+// the health history, for when the live metrics registry is not at hand (an offline
+// export).
+func PeriodMetrics(a *Activity, health []HealthResult) map[string]float64 {
+	m := map[string]float64{}
+	if a != nil {
+		m["vigil_ledger_entries"] = float64(a.Entries)
+		for effect, n := range a.Decisions {
+			m["vigil_decisions_"+effect] = float64(n)
+		}
+		m["vigil_approvals_requested"] = float64(a.ApprovalsRequested)
+		m["vigil_approvals_decided"] = float64(a.ApprovalsDecided)
+		m["vigil_approvals_timed_out"] = float64(a.ApprovalsTimedOut)
+		m["vigil_pii_findings"] = float64(sumMap(a.PII))
+		m["vigil_kill_switch_uses"] = float64(len(a.KillSwitch))
+		m["vigil_policy_activations"] = float64(len(a.PolicyActivations))
+	}
+	pass := 0
+	for _, h := range health {
+		if h.Pass {
+			pass++
+		}
+	}
+	m["vigil_health_results"] = float64(len(health))
+	m["vigil_health_results_passing"] = float64(pass)
+	return m
+}

@@ -269,7 +269,7 @@ func (s *Service) Get(ctx context.Context, kind, id string) (Record, error) {
 	if kind == KindSystem {
 		return s.system(ctx, id)
 	}
-	if newRecord(kind) == nil {
+	if NewRecord(kind) == nil {
 		return nil, vigil.Errorf(vigil.EINVALID, "%q is not a record kind; kinds are %s", kind, strings.Join(RecordKinds, ", "))
 	}
 	st, err := s.Store.Record(ctx, kind, id)
@@ -283,7 +283,7 @@ func (s *Service) Get(ctx context.Context, kind, id string) (Record, error) {
 }
 
 func decodeRecord(st StoredRecord) (Record, error) {
-	r := newRecord(st.Kind)
+	r := NewRecord(st.Kind)
 	if r == nil {
 		return nil, fmt.Errorf("stored record %s/%s has an unknown kind", st.Kind, st.ID)
 	}
@@ -318,7 +318,7 @@ func (s *Service) system(ctx context.Context, idOrName string) (*System, error) 
 
 // List returns every record of kind, ordered by id.
 func (s *Service) List(ctx context.Context, kind string) ([]Record, error) {
-	if newRecord(kind) == nil {
+	if NewRecord(kind) == nil {
 		return nil, vigil.Errorf(vigil.EINVALID, "%q is not a record kind; kinds are %s", kind, strings.Join(RecordKinds, ", "))
 	}
 	sts, err := s.Store.ListRecords(ctx, kind)
@@ -345,7 +345,7 @@ func (s *Service) List(ctx context.Context, kind string) ([]Record, error) {
 // Delete removes a record; the deletion is recorded in the ledger. A system's
 // management-system record can be deleted, its inventory entry stays.
 func (s *Service) Delete(ctx context.Context, by vigil.Actor, kind, id string) error {
-	if newRecord(kind) == nil {
+	if NewRecord(kind) == nil {
 		return vigil.Errorf(vigil.EINVALID, "%q is not a record kind", kind)
 	}
 	key, systemID := id, ""

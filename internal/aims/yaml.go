@@ -162,7 +162,7 @@ func parseDoc(file string, doc int, root *yaml.Node) (Parsed, FieldErrors) {
 	if kind == "" {
 		return Parsed{}, bad(root.Line, "kind", "missing; want one of %s", strings.Join(RecordKinds, ", "))
 	}
-	rec := newRecord(kind)
+	rec := NewRecord(kind)
 	if rec == nil {
 		return Parsed{}, bad(kindLine, "kind", "%q is not one of %s", kind, strings.Join(RecordKinds, ", "))
 	}
@@ -375,4 +375,29 @@ func MarshalRecords(recs []Record) ([]byte, error) {
 		buf.Write(b)
 	}
 	return buf.Bytes(), nil
+}
+
+// FileNames are the files an export writes, one per kind.
+var FileNames = map[string]string{
+	KindSystem: "systems.yaml", KindPolicy: "policies.yaml", KindRisk: "risks.yaml", KindImpact: "impact-assessments.yaml",
+	KindCompetence: "competence.yaml", KindDocument: "documents.yaml", KindCommunication: "communications.yaml",
+	KindApplicability: "applicability.yaml", KindAudit: "audits.yaml", KindReview: "reviews.yaml", KindIncident: "incidents.yaml",
+}
+
+// MarshalFiles groups records by kind into the files of FileNames. Kinds with no
+// records get no file.
+func MarshalFiles(recs []Record) (map[string][]byte, error) {
+	byKind := map[string][]Record{}
+	for _, r := range recs {
+		byKind[r.Kind()] = append(byKind[r.Kind()], r)
+	}
+	out := map[string][]byte{}
+	for kind, list := range byKind {
+		b, err := MarshalRecords(list)
+		if err != nil {
+			return nil, err
+		}
+		out[FileNames[kind]] = b
+	}
+	return out, nil
 }

@@ -53,6 +53,10 @@ type Config struct {
 
 	// Ledger tunes the tamper-evident ledger.
 	Ledger LedgerConfig `yaml:"ledger"`
+
+	// AIMS tunes the ISO/IEC 42001 management system (health checks, risk scale,
+	// Art. 73 clocks, automatic incidents).
+	AIMS AIMSConfig `yaml:"aims"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -106,6 +110,7 @@ func (c *Config) ApplyDefaults() {
 		c.HTTP.ReadHeaderTimeout = 10 * time.Second
 	}
 	c.Ledger.applyDefaults()
+	c.AIMS.applyDefaults()
 }
 
 // DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
@@ -151,5 +156,6 @@ func (c *Config) Validate() error {
 	}
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
+	c.AIMS.validate(&errs)
 	return errs.orNil()
 }
