@@ -242,6 +242,9 @@ func (h *Health) Evaluate(ctx context.Context) ([]HealthResult, error) {
 	}
 	for _, r := range out {
 		if r.Pass {
+			if err := s.resolveSignal(ctx, SignalHealthCheck+":"+r.Check, r.At); err != nil {
+				return out, err
+			}
 			continue
 		}
 		if _, _, err := s.Raise(ctx, Signal{Kind: SignalHealthCheck, Key: SignalHealthCheck + ":" + r.Check, Severity: "medium",
@@ -401,6 +404,15 @@ func (h *Health) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// RunOnce watches the ledger for signals and evaluates the checks, as one tick of Run
+// does (without verifying the ledger).
+func (h *Health) RunOnce(ctx context.Context) ([]HealthResult, error) {
+	if err := h.Watch(ctx); err != nil {
+		return nil, err
+	}
+	return h.Evaluate(ctx)
 }
 
 // Verify runs the verifier once and records the result.

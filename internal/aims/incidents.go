@@ -224,3 +224,31 @@ func (s *Service) Incidents(ctx context.Context) ([]IncidentStatus, error) {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Incident.DetectedAt.After(out[j].Incident.DetectedAt) })
 	return out, nil
 }
+
+// resolveSignal marks the open incident of an automatic signal resolved when the
+// condition it reported has cleared (a health check passing again). People still
+// close it: root cause and effectiveness are theirs to record.
+func (s *Service) resolveSignal(ctx context.Context, key string, at time.Time) error {
+	list, err := s.List(ctx, KindIncident)
+	if err != nil {
+		return err
+	}
+	for _, r := range list {
+		inc := r.(*Incident)
+		if inc.SignalKey != key || inc.Status != "open" {
+			continue
+		}
+		inc.Status = "resolved"
+		inc.Description = strings.TrimSpace(inc.Description + "\nThe condition cleared at " + at.UTC().Format(time.RFC3339) + ".")
+		systemID := ""
+		if inc.System != "" {
+			if sys, err := s.Registry.LookupSystem(ctx, inc.System); err == nil {
+				systemID = sys.ID
+			}
+		}
+		if _, err := s.store(ctx, aimsActor, KindIncident, inc.ID, systemID, inc); err != nil {
+			return err
+		}
+	}
+	return nil
+}

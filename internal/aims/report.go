@@ -127,7 +127,7 @@ body { margin:0; font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu
 header { background:var(--accent); color:#fff; padding:24px 40px; }
 header h1 { margin:0 0 4px; font-size:24px; }
 header p { margin:2px 0; opacity:.9; }
-main { max-width:1200px; margin:0 auto; padding:24px 40px 60px; }
+main { max-width:1360px; margin:0 auto; padding:24px 40px 60px; }
 section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:20px 24px; margin:0 0 20px; }
 h2 { margin:0 0 12px; font-size:18px; color:var(--accent); }
 h3 { margin:16px 0 8px; font-size:15px; }
@@ -138,6 +138,8 @@ th { background:#f0f2f6; font-weight:600; }
 .pill { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; white-space:nowrap; }
 .ok { background:var(--okbg); color:var(--ok); } .bad { background:var(--badbg); color:var(--bad); } .warn { background:var(--warnbg); color:var(--warn); }
 .muted { color:var(--muted); }
+.nowrap { white-space:nowrap; }
+.pill.doc { background:#eef0f5; color:var(--muted); }
 .cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(160px,1fr)); gap:12px; }
 .card { border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
 .card b { display:block; font-size:22px; }
@@ -177,7 +179,7 @@ ul.ev { margin:0; padding-left:16px; } ul.ev li { margin:2px 0; }
 <td>{{if not .Assessed}}<span class="pill warn">not assessed</span>{{else if .Applicable}}<span class="pill ok">yes</span>{{else}}<span class="pill">no</span>{{end}}</td>
 <td>{{.Status}}</td>
 <td>{{.Owner}}</td>
-<td><ul class="ev">{{range .Evidence}}<li>{{if .Automatic}}<span class="pill {{if .OK}}ok{{else}}bad{{end}}">{{.Source}}</span>{{else}}<span class="pill">document</span>{{end}} {{.Summary}}</li>{{else}}<li class="muted">none</li>{{end}}</ul></td>
+<td><ul class="ev">{{range .Evidence}}<li>{{if .Automatic}}<span class="pill {{if .OK}}ok{{else}}bad{{end}}">{{.Source}}</span>{{else}}<span class="pill doc">document</span>{{end}} {{.Summary}}</li>{{else}}<li class="muted">none</li>{{end}}</ul></td>
 <td>{{join .Control.EUAIAct "; "}}</td>
 <td class="muted">{{join .Control.NIST ", "}}</td>
 </tr>{{end}}
@@ -191,14 +193,14 @@ ul.ev { margin:0; padding-left:16px; } ul.ev li { margin:2px 0; }
 <tr><th>Check</th><th>Latest</th><th>Detail</th><th>In the period</th></tr>
 {{range latestHealth .Health}}{{$c := index $counts .Check}}<tr>
 <td>{{checkName .Check}}<div class="mono muted">{{.Check}}</div></td>
-<td>{{if .Pass}}<span class="pill ok">pass</span>{{else}}<span class="pill bad">fail</span>{{end}}<div class="muted">{{datetime .At}}</div></td>
+<td class="nowrap">{{if .Pass}}<span class="pill ok">pass</span>{{else}}<span class="pill bad">fail</span>{{end}}<div class="muted">{{datetime .At}}</div></td>
 <td>{{.Detail}}</td>
-<td>{{index $c 0}} pass · {{index $c 1}} fail</td>
+<td class="nowrap">{{index $c 0}} pass · {{index $c 1}} fail</td>
 </tr>{{else}}<tr><td colspan="4" class="muted">No health checks ran in the period.</td></tr>{{end}}
 </table>
 <h3>Ledger verifications</h3>
 <table><tr><th>When</th><th>Result</th><th>By</th><th>Summary</th></tr>
-{{range .Verifications}}<tr><td>{{datetime .At}}</td><td>{{if .OK}}<span class="pill ok">passed</span>{{else}}<span class="pill bad">failed</span>{{end}}</td><td>{{.Method}}</td><td>{{.Summary}}</td></tr>{{else}}<tr><td colspan="4" class="muted">No verification recorded in the period.</td></tr>{{end}}
+{{range .Verifications}}<tr><td class="nowrap">{{datetime .At}}</td><td>{{if .OK}}<span class="pill ok">passed</span>{{else}}<span class="pill bad">failed</span>{{end}}</td><td>{{.Method}}</td><td>{{.Summary}}</td></tr>{{else}}<tr><td colspan="4" class="muted">No verification recorded in the period.</td></tr>{{end}}
 </table>
 </section>
 

@@ -155,7 +155,10 @@ func (s *Service) SoA(ctx context.Context, src Sources, from, to time.Time) (*So
 		}
 		sort.Strings(e.Risks)
 		auto := evidenceFor(c.ID, f)
-		e.Evidence = append(auto, e.Evidence...)
+		e.Evidence = append(append([]Evidence{}, auto...), e.Evidence...)
+		if e.Risks == nil {
+			e.Risks = []string{}
+		}
 		out.Summary.Controls++
 		switch {
 		case !e.Assessed:

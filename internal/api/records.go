@@ -289,7 +289,7 @@ func (s *Server) handleHealthRun(w http.ResponseWriter, r *http.Request) error {
 	if s.AIMSHealth == nil {
 		return vigil.Errorf(vigil.EUNAVAILABLE, "the health check runner is not running")
 	}
-	res, err := s.AIMSHealth.Evaluate(r.Context())
+	res, err := s.AIMSHealth.RunOnce(r.Context())
 	if err != nil {
 		return err
 	}
