@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -199,24 +200,14 @@ func recordsExport(ctx context.Context, env *Env, args []string) error {
 
 func recordsList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "records list", "KIND", "List the records of one kind: "+strings.Join(aims.RecordKinds, ", ")+".")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
+	raw, done, err := fetch(ctx, env, fs, args, func() (string, string) {
+		if fs.NArg() != 1 {
+			return "", ""
+		}
+		return "GET", "/api/records/" + url.PathEscape(fs.Arg(0))
+	})
+	if err != nil || done {
 		return err
-	}
-	kind, err := oneArg(fs, env, "record kind")
-	if err != nil {
-		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, "GET", "/api/records/"+url.PathEscape(kind), nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.Stdout, raw)
 	}
 	var out struct {
 		Records []map[string]any `json:"records"`
@@ -356,25 +347,14 @@ func recordsSoA(ctx context.Context, env *Env, args []string) error {
 func recordsHealth(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "records health", "[--run]", "Print the latest result of every control health check (clause 9.1).")
 	run := fs.Bool("run", false, "evaluate the checks now (admin)")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
+	raw, done, err := fetch(ctx, env, fs, args, func() (string, string) {
+		if *run {
+			return "POST", "/api/aims/health/run"
+		}
+		return "GET", "/api/aims/health"
+	})
+	if err != nil || done {
 		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if *run {
-		err = c.do(ctx, "POST", "/api/aims/health/run", nil, &raw)
-	} else {
-		err = c.do(ctx, "GET", "/api/aims/health", nil, &raw)
-	}
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.Stdout, raw)
 	}
 	var out struct {
 		Checks []aims.HealthResult `json:"checks"`
@@ -392,20 +372,9 @@ func recordsHealth(ctx context.Context, env *Env, args []string) error {
 
 func recordsIncidents(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "records incidents", "", "List incidents and nonconformities with their EU AI Act Art. 73 deadlines and open actions.")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
+	raw, done, err := fetch(ctx, env, fs, args, func() (string, string) { return "GET", "/api/aims/incidents" })
+	if err != nil || done {
 		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, "GET", "/api/aims/incidents", nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.Stdout, raw)
 	}
 	var out struct {
 		Incidents []aims.IncidentStatus `json:"incidents"`
@@ -430,20 +399,9 @@ func recordsIncidents(ctx context.Context, env *Env, args []string) error {
 
 func recordsInventory(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "records inventory", "", "List AI systems with their EU AI Act class, agents, what traffic showed them using, and flags.")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
+	raw, done, err := fetch(ctx, env, fs, args, func() (string, string) { return "GET", "/api/aims/inventory" })
+	if err != nil || done {
 		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, "GET", "/api/aims/inventory", nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.Stdout, raw)
 	}
 	var out struct {
 		Systems []aims.InventoryEntry `json:"systems"`
@@ -469,6 +427,32 @@ func recordsInventory(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "unattributed: %s\n", f.Detail)
 	}
 	return nil
+}
+
+// fetch parses args, then calls the API at the method and path that target gives
+// (it may depend on the flags; an empty method means the arguments are wrong) and
+// returns the answer; with --json it prints the answer itself and done is true.
+func fetch(ctx context.Context, env *Env, fs *flag.FlagSet, args []string, target func() (method, path string)) (raw json.RawMessage, done bool, err error) {
+	client, asJSON := clientFlags(fs, env)
+	if err := parse(fs, env, args); err != nil {
+		return nil, false, err
+	}
+	c, err := client()
+	if err != nil {
+		return nil, false, err
+	}
+	method, path := target()
+	if method == "" {
+		fs.Usage()
+		return nil, false, errUsage
+	}
+	if err := c.do(ctx, method, path, nil, &raw); err != nil {
+		return nil, false, err
+	}
+	if *asJSON {
+		return raw, true, printJSON(env.Stdout, raw)
+	}
+	return raw, false, nil
 }
 
 // doRaw GETs path and copies the answer body to w (for non-JSON answers such as CSV).
