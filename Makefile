@@ -27,3 +27,11 @@ test-deps: ## install and start what the tests need (PostgreSQL, Debian and npm 
 vet: ## go vet and gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+.PHONY: demo-records
+demo-records: ## import the demo ISO 42001 records (examples/records) into a running Vigil (needs VIGIL_TOKEN)
+	$(GO) run ./cmd/vigil records import examples/records
+
+.PHONY: fuzz-records
+fuzz-records: ## fuzz the YAML record parser for 60s
+	$(GO) test -run XXX -fuzz FuzzParseRecords -fuzztime 60s ./internal/aims/
