@@ -55,6 +55,10 @@ type Config struct {
 	Ledger LedgerConfig `yaml:"ledger"`
 	// PII configures detection and masking of personal data and secrets.
 	PII PIIConfig `yaml:"pii"`
+
+	// AIMS tunes the ISO/IEC 42001 management system (health checks, risk scale,
+	// Art. 73 clocks, automatic incidents).
+	AIMS AIMSConfig `yaml:"aims"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -108,6 +112,7 @@ func (c *Config) ApplyDefaults() {
 		c.HTTP.ReadHeaderTimeout = 10 * time.Second
 	}
 	c.Ledger.applyDefaults()
+	c.AIMS.applyDefaults()
 }
 
 // DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
@@ -154,5 +159,6 @@ func (c *Config) Validate() error {
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
 	c.PII.validate(&errs)
+	c.AIMS.validate(&errs)
 	return errs.orNil()
 }
