@@ -18,15 +18,15 @@ import (
 // true unless the check passes, and the check costs a string comparison. These
 // attributes never fail to evaluate, so lifting them never hides an error.
 var guardFields = map[string]fieldID{
-	"agent.id":      fAgentID,
-	"agent.name":    fAgentName,
-	"agent.system":  fSystem,
+	"agent.id":       fAgentID,
+	"agent.name":     fAgentName,
+	"agent.system":   fSystem,
 	"model.provider": fProvider,
-	"model.name":    fModel,
-	"tool.server":   fServer,
-	"tool.name":     fTool,
-	"resource.uri":  fURI,
-	"resource.name": fPrompt,
+	"model.name":     fModel,
+	"tool.server":    fServer,
+	"tool.name":      fTool,
+	"resource.uri":   fURI,
+	"resource.name":  fPrompt,
 }
 
 const kindPath = "action.kind"
