@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
+	"github.com/vigil-gateway/vigil/internal/policy"
 )
 
 // Stores is one driver's implementation of every domain Store, over one fresh,
@@ -15,6 +16,7 @@ import (
 type Stores struct {
 	Inventory inventory.Store
 	Auth      auth.Store
+	Usage     policy.UsageStore
 }
 
 // Run runs the whole suite. open MUST return stores over a new empty database each
@@ -22,4 +24,5 @@ type Stores struct {
 func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Inventory", func(t *testing.T) { testInventory(t, open(t)) })
 	t.Run("Auth", func(t *testing.T) { testAuth(t, open(t)) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 }
