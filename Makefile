@@ -23,3 +23,7 @@ test: ## run the whole test suite with the race detector (what CI runs)
 vet: ## go vet and gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+.PHONY: policy-test
+policy-test: ## run the example policy's tests (vigil policy test examples/policy_test.yaml)
+	$(GO) run ./cmd/vigil policy test -v examples/policy_test.yaml

@@ -40,6 +40,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
+		{"policy", "test and check policy files", runPolicy},
 	}
 }
 

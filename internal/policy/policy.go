@@ -452,3 +452,8 @@ func (d *decoder) compileLimit(n *yaml.Node, i int) (limit, *yaml.Node) {
 	}
 	return l, idNode
 }
+
+// String describes the policy for logs and the CLI: its source, short version and size.
+func (p *Policy) String() string {
+	return fmt.Sprintf("%s (version %s, %d rules, %d limits)", p.name, p.version[:12], len(p.rules), len(p.limits))
+}
