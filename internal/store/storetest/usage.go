@@ -35,8 +35,8 @@ func testUsage(t *testing.T, st Stores) {
 			key("system:s1", "calls", time.Minute, minute),
 			calls,
 			key("agent:a1", "calls", time.Minute, minute.Add(-time.Minute)), // another window: never added to
-			key("agent:a1", "tool_calls", time.Minute, minute),             // another metric
-			key("agent:a2", "calls", time.Minute, minute),                  // another subject
+			key("agent:a1", "tool_calls", time.Minute, minute),              // another metric
+			key("agent:a2", "calls", time.Minute, minute),                   // another subject
 			key("agent:a1", "calls", 24*time.Hour, day),
 			key("agent:a1", "cost", 24*time.Hour, day),
 		}
