@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -17,7 +18,9 @@ type Problem struct {
 	// Line and Column are 1-based; 0 when unknown.
 	Line   int `json:"line"`
 	Column int `json:"column"`
-	// Rule is the id of the rule or limit the problem is in, if any.
+	// Section is "rule", "limit" or "test" when the problem is inside one, and Rule
+	// is then its id (or its place, such as rules[3], when it has no valid id).
+	Section string `json:"section,omitempty"`
 	Rule    string `json:"rule,omitempty"`
 	Message string `json:"message"`
 }
@@ -33,7 +36,7 @@ func (p Problem) String() string {
 	}
 	b.WriteString(": ")
 	if p.Rule != "" {
-		fmt.Fprintf(&b, "rule %s: ", p.Rule)
+		fmt.Fprintf(&b, "%s %s: ", cmp.Or(p.Section, "rule"), p.Rule)
 	}
 	b.WriteString(p.Message)
 	return b.String()
@@ -59,7 +62,8 @@ type decoder struct {
 	file  string
 	src   []byte
 	lines []string // src split into lines, for positions inside block scalars
-	rule  string   // the id problems are attributed to, while decoding a rule
+	// section and rule name the rule, limit or test being decoded, for problems.
+	section, rule string
 	probs []Problem
 }
 
@@ -68,7 +72,7 @@ func newDecoder(file string, src []byte) *decoder {
 }
 
 func (d *decoder) errorAt(line, col int, format string, args ...any) {
-	d.probs = append(d.probs, Problem{File: d.file, Line: line, Column: col, Rule: d.rule, Message: fmt.Sprintf(format, args...)})
+	d.probs = append(d.probs, Problem{File: d.file, Line: line, Column: col, Section: d.section, Rule: d.rule, Message: fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -134,7 +138,7 @@ func (d *decoder) fields(n *yaml.Node, what string, known ...string) map[string]
 	n = resolve(n)
 	out := map[string]*yaml.Node{}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "%s must be a mapping, got %s", what, describe(n))
+		d.errorf(n, "%s must be a mapping, got %s", cmp.Or(what, "it"), describe(n))
 		return out
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -143,14 +147,23 @@ func (d *decoder) fields(n *yaml.Node, what string, known ...string) map[string]
 		case k.Kind != yaml.ScalarNode:
 			d.errorf(k, "%s: keys must be plain names", what)
 		case !contains(known, k.Value):
-			d.errorf(k, "%s: unknown field %q (known: %s)", what, k.Value, strings.Join(known, ", "))
+			d.errorf(k, "%sunknown field %q (known: %s)", prefix(what), k.Value, strings.Join(known, ", "))
 		case out[k.Value] != nil:
-			d.errorf(k, "%s: %q appears twice", what, k.Value)
+			d.errorf(k, "%s%q appears twice", prefix(what), k.Value)
 		default:
 			out[k.Value] = v
 		}
 	}
 	return out
+}
+
+// prefix returns "what: ", or "" for the top of a rule, limit or test, which the
+// problem already names.
+func prefix(what string) string {
+	if what == "" {
+		return ""
+	}
+	return what + ": "
 }
 
 func contains(list []string, s string) bool {
@@ -238,21 +251,46 @@ func (d *decoder) duration(n *yaml.Node, what string) (time.Duration, bool) {
 
 // strs decodes a list of strings; a single string is accepted as a list of one.
 func (d *decoder) strs(n *yaml.Node, what string) []string {
+	nodes := d.strNodes(n, what)
+	out := make([]string, len(nodes))
+	for i, e := range nodes {
+		out[i] = e.Value
+	}
+	return out
+}
+
+// strNodes is strs returning the entries' nodes, for problems about single entries.
+func (d *decoder) strNodes(n *yaml.Node, what string) []*yaml.Node {
 	n = resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
-		return []string{n.Value}
+		return []*yaml.Node{n}
 	}
 	if n.Kind != yaml.SequenceNode {
 		d.errorf(n, "%s must be a list, got %s", what, describe(n))
 		return nil
 	}
-	out := make([]string, 0, len(n.Content))
+	out := make([]*yaml.Node, 0, len(n.Content))
 	for _, e := range n.Content {
-		if s, ok := d.scalar(e, what+" entries"); ok {
-			out = append(out, s)
+		if _, ok := d.scalar(e, what+" entries"); ok {
+			out = append(out, resolve(e))
 		}
 	}
 	return out
+}
+
+// peekID returns the id a rule or limit mapping declares, or "", so that problems
+// found before the id is checked can already name it.
+func peekID(n *yaml.Node) string {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], resolve(n.Content[i+1]); k.Value == "id" && v.Kind == yaml.ScalarNode && idPattern.MatchString(v.Value) {
+			return v.Value
+		}
+	}
+	return ""
 }
 
 // list returns the entries of a sequence node.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -204,8 +205,9 @@ func (d *decoder) ruleID(f map[string]*yaml.Node, n *yaml.Node, list string, i i
 }
 
 func (d *decoder) compileRule(n *yaml.Node, i int) (rule, *yaml.Node) {
-	defer func() { d.rule = "" }()
-	f := d.fields(n, fmt.Sprintf("rules[%d]", i), "id", "description", "match", "when", "effect", "message", "approval", "on_error")
+	defer func() { d.section, d.rule = "", "" }()
+	d.section, d.rule = "rule", cmp.Or(peekID(n), fmt.Sprintf("rules[%d]", i))
+	f := d.fields(n, "", "id", "description", "match", "when", "effect", "message", "approval", "on_error")
 	var r rule
 	var idNode *yaml.Node
 	r.id, idNode = d.ruleID(f, resolve(n), "rules", i)
@@ -221,7 +223,8 @@ func (d *decoder) compileRule(n *yaml.Node, i int) (rule, *yaml.Node) {
 		r.filter = d.scope(x, "match", true)
 	}
 	if x := f["when"]; x != nil {
-		if expr := d.str(x, "when"); strings.TrimSpace(expr) != "" {
+		// A bare true or false is a fine condition, so no d.str here.
+		if expr, _ := d.scalar(x, "when"); strings.TrimSpace(expr) != "" {
 			d.compileWhen(resolve(x), expr, &r)
 		} else {
 			d.errorf(x, "when is empty; leave it out to match every action in scope")
@@ -265,10 +268,10 @@ func (d *decoder) approval(n *yaml.Node) *vigil.ApprovalSpec {
 	f := d.fields(n, "approval", "roles", "approvers", "timeout")
 	if x := f["roles"]; x != nil {
 		spec.Roles = nil
-		for _, s := range d.strs(x, "approval.roles") {
-			r := vigil.Role(s)
+		for _, e := range d.strNodes(x, "approval.roles") {
+			r := vigil.Role(e.Value)
 			if !r.Valid() {
-				d.errorf(x, "approval.roles: %q is not a role (admin, reviewer, auditor, viewer)", s)
+				d.errorf(e, "approval.roles: %q is not a role (admin, reviewer, auditor, viewer)", e.Value)
 				continue
 			}
 			if !slices.Contains(spec.Roles, r) {
@@ -313,16 +316,17 @@ func (d *decoder) scope(n *yaml.Node, what string, rules bool) filter {
 			return
 		}
 		var pats []pattern
-		for _, s := range d.strs(x, what+"."+key) {
+		for _, e := range d.strNodes(x, what+"."+key) {
+			s := e.Value
 			if s == "" {
-				d.errorf(x, "%s.%s: an empty pattern matches nothing; use \"*\" for anything", what, key)
+				d.errorf(e, "%s.%s: an empty pattern matches nothing; use \"*\" for anything", what, key)
 				continue
 			}
 			p := compilePattern(s)
 			if field == fTool {
 				if server, name, ok := strings.Cut(s, "/"); ok {
 					if server == "" || name == "" {
-						d.errorf(x, "%s.tools: %q must be server/tool or tool", what, s)
+						d.errorf(e, "%s.tools: %q must be server/tool or tool", what, s)
 						continue
 					}
 					sp := compilePattern(server)
@@ -345,10 +349,10 @@ func (d *decoder) scope(n *yaml.Node, what string, rules bool) filter {
 	add("agents", fAgentName)
 	add("systems", fSystem)
 	if x := f["kinds"]; x != nil {
-		for _, s := range d.strs(x, what+".kinds") {
-			b := kindBit(vigil.ActionKind(s))
+		for _, e := range d.strNodes(x, what+".kinds") {
+			b := kindBit(vigil.ActionKind(e.Value))
 			if b == unknownKind {
-				d.errorf(x, "%s.kinds: %q is not an action kind (%s)", what, s, kindNames)
+				d.errorf(e, "%s.kinds: %q is not an action kind (%s)", what, e.Value, kindNames)
 				continue
 			}
 			out.kinds |= b
@@ -375,14 +379,15 @@ type bound struct {
 }
 
 func (d *decoder) compileLimit(n *yaml.Node, i int) (limit, *yaml.Node) {
-	defer func() { d.rule = "" }()
+	defer func() { d.section, d.rule = "", "" }()
 	keys := []string{"id", "description", "match", "per", "message"}
 	for m := range nMetrics {
 		for w := range nWindows {
 			keys = append(keys, metricNames[m]+"_per_"+windowNames[w])
 		}
 	}
-	f := d.fields(n, fmt.Sprintf("limits[%d]", i), keys...)
+	d.section, d.rule = "limit", cmp.Or(peekID(n), fmt.Sprintf("limits[%d]", i))
+	f := d.fields(n, "", keys...)
 	before := len(d.probs)
 	var l limit
 	var idNode *yaml.Node

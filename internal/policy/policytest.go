@@ -134,60 +134,61 @@ func (w Want) check(d vigil.Decision) []string {
 }
 
 func (d *decoder) testCase(n *yaml.Node, i int) TestCase {
-	defer func() { d.rule = "" }()
+	defer func() { d.section, d.rule = "", "" }()
 	c := TestCase{Line: resolve(n).Line}
-	f := d.fields(n, fmt.Sprintf("tests[%d]", i), "name", "input", "want")
+	d.section, d.rule = "test", fmt.Sprintf("tests[%d]", i)
+	f := d.fields(n, "", "name", "input", "want")
 	if x := f["name"]; x != nil {
 		c.Name = d.str(x, "name")
 	}
 	if c.Name == "" {
-		c.Name = fmt.Sprintf("tests[%d]", i)
+		c.Name = d.rule
 	}
-	d.rule = ""
+	d.rule = fmt.Sprintf("%q", c.Name)
 	if x := f["input"]; x == nil {
-		d.errorf(resolve(n), "%s: input is required", c.Name)
+		d.errorf(resolve(n), "input is required")
 	} else {
-		c.Action, c.Usage = d.input(x, c.Name)
+		c.Action, c.Usage = d.input(x)
 	}
 	if x := f["want"]; x == nil {
-		d.errorf(resolve(n), "%s: want is required", c.Name)
+		d.errorf(resolve(n), "want is required")
 	} else {
-		c.Want = d.want(x, c.Name)
+		c.Want = d.want(x)
 	}
 	return c
 }
 
-func (d *decoder) want(n *yaml.Node, name string) Want {
+func (d *decoder) want(n *yaml.Node) Want {
 	var w Want
 	if r := resolve(n); r.Kind == yaml.ScalarNode {
-		w.Effect = d.effect(r, name+": want")
+		w.Effect = d.effect(r, "want")
 		return w
 	}
-	f := d.fields(n, name+": want", "effect", "rules", "message", "limit")
+	f := d.fields(n, "want", "effect", "rules", "message", "limit")
 	if x := f["effect"]; x == nil {
-		d.errorf(resolve(n), "%s: want.effect is required", name)
+		d.errorf(resolve(n), "want.effect is required")
 	} else {
-		w.Effect = d.effect(x, name+": want.effect")
+		w.Effect = d.effect(x, "want.effect")
 	}
 	if x := f["rules"]; x != nil {
-		w.Rules = d.strs(x, name+": want.rules")
+		w.Rules = d.strs(x, "want.rules")
 		if w.Rules == nil {
 			w.Rules = []string{}
 		}
 	}
 	if x := f["message"]; x != nil {
-		w.Message = d.str(x, name+": want.message")
+		w.Message = d.str(x, "want.message")
 	}
 	if x := f["limit"]; x != nil {
-		w.Limit = d.str(x, name+": want.limit")
+		w.Limit = d.str(x, "want.limit")
 	}
 	return w
 }
 
-func (d *decoder) input(n *yaml.Node, name string) (vigil.Action, Usage) {
+func (d *decoder) input(n *yaml.Node) (vigil.Action, Usage) {
 	var a vigil.Action
 	var u Usage
-	in := name + ": input"
+	const in = "input"
 	f := d.fields(n, in, "action", "agent", "model", "tool", "args", "resource", "pii", "usage", "now")
 	if x := f["action"]; x != nil {
 		af := d.fields(x, in+".action", "kind", "id")
