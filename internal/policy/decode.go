@@ -64,7 +64,7 @@ type decoder struct {
 	lines []string // src split into lines, for positions inside block scalars
 	// section and rule name the rule, limit or test being decoded, for problems.
 	section, rule string
-	probs []Problem
+	probs         []Problem
 }
 
 func newDecoder(file string, src []byte) *decoder {
