@@ -38,12 +38,11 @@ func (e *Engine) Watch(ctx context.Context, o WatchOptions) error {
 	if o.By == "" {
 		o.By = "system:policy-watch"
 	}
-	w := watcher{e: e, o: o}
-	if fi, err := os.Stat(o.Path); err == nil {
-		w.mtime, w.size = fi.ModTime(), fi.Size()
-		if p := e.Policy(); p != nil {
-			w.seen = p.version
-		}
+	// The first poll reads the file whatever its time, and compares its hash with the
+	// live policy's: it may have changed since the live one was loaded.
+	w := watcher{e: e, o: o, size: -1}
+	if p := e.Policy(); p != nil {
+		w.seen = p.version
 	}
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
@@ -106,7 +105,7 @@ func (w *watcher) poll(ctx context.Context) {
 	}
 	if err := w.e.Activate(ctx, p, w.o.By); err != nil {
 		// Try again on the next poll: recording may work then.
-		w.seen, w.mtime = "", time.Time{}
+		w.seen, w.size = "", -1
 		w.fail(err)
 		return
 	}
