@@ -50,6 +50,10 @@ type Config struct {
 
 	// HTTP tunes the listener.
 	HTTP HTTPConfig `yaml:"http"`
+
+	// PolicyConfig holds the top-level keys policy (the policy file) and
+	// policy_options.
+	PolicyConfig `yaml:",inline"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -146,5 +150,6 @@ func (c *Config) Validate() error {
 		errs.add("public_url", "must start with http:// or https://")
 	}
 	// Each section validates itself; add a line here with each new section.
+	c.PolicyConfig.validate(&errs)
 	return errs.orNil()
 }
