@@ -70,6 +70,7 @@ const (
 	mName
 	mPIITypes
 	mPIICounts
+	mPIITotal
 	mArgs
 	mNow
 	nMemo
@@ -402,7 +403,10 @@ var theSchema = sync.OnceValue(func() *schema {
 			},
 			set: func(o *obj) bool { return o.act.a.PII.Total() > 0 }},
 		field{name: "total", typ: types.IntType,
-			get: func(o *obj) ref.Val { return types.Int(o.act.a.PII.Total()) }},
+			get: func(o *obj) ref.Val {
+				// Total walks a map; read it once per evaluation.
+				return o.act.memoised(mPIITotal, func() ref.Val { return types.Int(o.act.a.PII.Total()) })
+			}},
 	))
 	add(oUsage, usage)
 	add(oSystemUsage, systemUsage)

@@ -98,24 +98,44 @@ func (e *Engine) Decide(ctx context.Context, a vigil.Action) (vigil.Decision, er
 	if p == nil {
 		return vigil.Decision{Effect: vigil.Deny, Message: "denied: no policy is active", Rules: []string{}}, ErrNoPolicy
 	}
+	// Evaluation needs the action and usage at stable addresses; pooling them saves
+	// two allocations per decision. Nothing in a Decision points into them.
+	s := scratches.Get().(*scratch)
+	defer s.free()
+	s.a = a
 	now := e.opts.Now()
-	if a.Time.IsZero() {
-		a.Time = now
+	if s.a.Time.IsZero() {
+		s.a.Time = now
 	}
-	u, res, err := e.meter.admit(ctx, &a, now, p.needsUsage)
+	var res reservation
+	var err error
+	s.u, res, err = e.meter.admit(ctx, &s.a, now, p.needsUsage)
 	if err != nil {
 		return vigil.Decision{Effect: vigil.Deny, Message: "denied: usage counters are unavailable",
 			Rules: []string{}, Policy: p.version, Elapsed: time.Since(start)}, err
 	}
-	d := p.Evaluate(&a, &u)
+	d := p.Evaluate(&s.a, &s.u)
 	if d.Effect == vigil.Deny {
 		e.meter.release(res)
 	}
-	if s := e.shadow.Load(); s != nil {
-		s.observe(&a, &u, &d)
+	if sh := e.shadow.Load(); sh != nil {
+		sh.observe(&s.a, &s.u, &d)
 	}
 	d.Elapsed = time.Since(start)
 	return d, nil
+}
+
+// scratch holds one decision's action and usage.
+type scratch struct {
+	a vigil.Action
+	u Usage
+}
+
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
+func (s *scratch) free() {
+	*s = scratch{}
+	scratches.Put(s)
 }
 
 // Observe adds tokens and cost (in the deployment's currency) that a response used to

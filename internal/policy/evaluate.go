@@ -34,22 +34,24 @@ func (p *Policy) Evaluate(a *vigil.Action, u *Usage) (d vigil.Decision) {
 	if u == nil {
 		u = &noUsage
 	}
+	var x attrs
+	x.load(a)
 	if isCall(a.Kind) {
-		if d, hit := p.checkLimits(a, u); hit {
+		if d, hit := p.checkLimits(a, &x, u); hit {
 			return d
 		}
 	}
-	return p.evaluateRules(a, u)
+	return p.evaluateRules(a, &x, u)
 }
 
 // noUsage stands in for a nil *Usage. Evaluation only reads usage, so it is never
 // written.
 var noUsage Usage
 
-func (p *Policy) checkLimits(a *vigil.Action, u *Usage) (vigil.Decision, bool) {
+func (p *Policy) checkLimits(a *vigil.Action, x *attrs, u *Usage) (vigil.Decision, bool) {
 	for i := range p.limits {
 		l := &p.limits[i]
-		if !l.filter.match(a) {
+		if !l.filter.match(x) {
 			continue
 		}
 		c := &u.Agent
@@ -70,7 +72,7 @@ func (p *Policy) checkLimits(a *vigil.Action, u *Usage) (vigil.Decision, bool) {
 	return vigil.Decision{}, false
 }
 
-func (p *Policy) evaluateRules(a *vigil.Action, u *Usage) vigil.Decision {
+func (p *Policy) evaluateRules(a *vigil.Action, x *attrs, u *Usage) vigil.Decision {
 	now := a.Time
 	if now.IsZero() {
 		now = time.Now()
@@ -84,9 +86,9 @@ func (p *Policy) evaluateRules(a *vigil.Action, u *Usage) vigil.Decision {
 		decider  = -1
 		failedAt = -1 // index into errs of the deciding rule's error, if it failed
 	)
-	for i := range p.rules {
+	for _, i := range p.byKind[x.kind] {
 		r := &p.rules[i]
-		if !r.filter.match(a) {
+		if !r.filter.match(x) {
 			continue
 		}
 		eff := r.effect
@@ -106,9 +108,9 @@ func (p *Policy) evaluateRules(a *vigil.Action, u *Usage) vigil.Decision {
 				continue
 			}
 		}
-		matched = append(matched, int32(i))
+		matched = append(matched, i)
 		if eff.Precedence() > best.Precedence() {
-			best, decider, failedAt = eff, i, failed
+			best, decider, failedAt = eff, int(i), failed
 		}
 	}
 	if act != nil {

@@ -47,6 +47,9 @@ type Policy struct {
 	defMsg  string
 	rules   []rule
 	ids     []string // rule ids by index, sliced into Decision.Rules
+	// byKind lists, for each kind index, the rules whose filter admits that kind, in
+	// policy order.
+	byKind [nKinds + 1][]int32
 	limits  []limit
 	// needsUsage is set when a limit or a condition reads usage, so the engine must
 	// have current counts before deciding.
@@ -167,6 +170,11 @@ func Compile(name string, src []byte) (*Policy, error) {
 	p.ids = make([]string, len(p.rules))
 	for i := range p.rules {
 		p.ids[i] = p.rules[i].id
+		for k := range p.byKind {
+			if ks := p.rules[i].filter.kinds; ks == 0 || ks&(1<<k) != 0 {
+				p.byKind[k] = append(p.byKind[k], int32(i))
+			}
+		}
 	}
 	return p, nil
 }

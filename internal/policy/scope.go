@@ -14,29 +14,29 @@ import (
 // kindSet is a set of action kinds; the zero set means "any kind".
 type kindSet uint8
 
+// The action kinds by index; kindIndex gives an unknown kind the index nKinds.
+var kinds = [...]vigil.ActionKind{vigil.ModelCall, vigil.ModelResponse, vigil.ToolCall, vigil.ToolResult, vigil.ResourceRead, vigil.PromptGet}
+
+const nKinds = len(kinds)
+
 // unknownKind is the bit of any kind this version does not know.
-const unknownKind kindSet = 1 << 7
+const unknownKind kindSet = 1 << nKinds
 
 // kindNames lists the kinds in the order error messages show them.
 const kindNames = "model_call, model_response, tool_call, tool_result, resource_read, prompt_get"
 
-func kindBit(k vigil.ActionKind) kindSet {
-	switch k {
-	case vigil.ModelCall:
-		return 1 << 0
-	case vigil.ModelResponse:
-		return 1 << 1
-	case vigil.ToolCall:
-		return 1 << 2
-	case vigil.ToolResult:
-		return 1 << 3
-	case vigil.ResourceRead:
-		return 1 << 4
-	case vigil.PromptGet:
-		return 1 << 5
+func kindIndex(k vigil.ActionKind) int {
+	for i, x := range kinds {
+		if x == k {
+			return i
+		}
 	}
-	return unknownKind // matches only unrestricted filters
+	return nKinds
 }
+
+// kindBit is k's bit; an unknown kind's bit is in no filter's set, so it matches only
+// filters that leave the kind unrestricted.
+func kindBit(k vigil.ActionKind) kindSet { return 1 << kindIndex(k) }
 
 // isCall reports whether an action of kind k is a request that uses something (and so
 // counts as a call for usage and limits), rather than a response coming back.
@@ -58,52 +58,41 @@ const (
 	fResource
 	fURI
 	fPrompt
+	nFields
 )
 
-// value returns the attribute and whether the part of the action holding it exists
-// (a model call has no tool). Absent attributes read as "", as they do in CEL.
-func (f fieldID) value(a *vigil.Action) (string, bool) {
-	switch f {
-	case fAgentID:
-		return a.Actor.ID, true
-	case fAgentName:
-		return a.Actor.Name, true
-	case fSystem:
-		return a.Actor.SystemName, true
-	case fProvider:
-		if a.Model == nil {
-			return "", false
-		}
-		return a.Model.Provider, true
-	case fModel:
-		if a.Model == nil {
-			return "", false
-		}
-		return a.Model.Name, true
-	case fServer:
-		if a.Tool == nil {
-			return "", false
-		}
-		return a.Tool.Server, true
-	case fTool:
-		if a.Tool == nil {
-			return "", false
-		}
-		return a.Tool.Name, true
-	case fResource:
-		return a.Resource, a.Resource != ""
-	case fURI:
-		if a.Kind != vigil.ResourceRead {
-			return "", false
-		}
-		return a.Resource, true
-	case fPrompt:
-		if a.Kind != vigil.PromptGet {
-			return "", false
-		}
-		return a.Resource, true
+// attrs are the filterable attributes of one action, read once per evaluation.
+// Absent attributes read as "", as they do in CEL, with ok false.
+type attrs struct {
+	kind   int // kindIndex
+	val    [nFields]string
+	ok     [nFields]bool
+	server string // the tool's server, for server/tool patterns
+	tool   bool   // the action has a tool
+}
+
+func (x *attrs) load(a *vigil.Action) {
+	x.kind = kindIndex(a.Kind)
+	set := func(f fieldID, v string, ok bool) { x.val[f], x.ok[f] = v, ok }
+	set(fAgentID, a.Actor.ID, true)
+	set(fAgentName, a.Actor.Name, true)
+	set(fSystem, a.Actor.SystemName, true)
+	if a.Model != nil {
+		set(fProvider, a.Model.Provider, true)
+		set(fModel, a.Model.Name, true)
 	}
-	return "", false
+	if a.Tool != nil {
+		set(fServer, a.Tool.Server, true)
+		set(fTool, a.Tool.Name, true)
+		x.server, x.tool = a.Tool.Server, true
+	}
+	set(fResource, a.Resource, a.Resource != "")
+	if a.Kind == vigil.ResourceRead {
+		set(fURI, a.Resource, true)
+	}
+	if a.Kind == vigil.PromptGet {
+		set(fPrompt, a.Resource, true)
+	}
 }
 
 // check passes when the attribute matches one of pats. When present is set (scopes),
@@ -120,27 +109,26 @@ type filter struct {
 	checks []check
 }
 
-func (f *filter) match(a *vigil.Action) bool {
-	if f.kinds != 0 && f.kinds&kindBit(a.Kind) == 0 {
+func (f *filter) match(x *attrs) bool {
+	if f.kinds != 0 && f.kinds&(1<<x.kind) == 0 {
 		return false
 	}
 	for i := range f.checks {
 		c := &f.checks[i]
-		v, ok := c.field.value(a)
-		if c.present && !ok {
+		if c.present && !x.ok[c.field] {
 			return false
 		}
-		if !anyMatch(c.pats, v, a) {
+		if !anyMatch(c.pats, x.val[c.field], x) {
 			return false
 		}
 	}
 	return true
 }
 
-func anyMatch(pats []pattern, s string, a *vigil.Action) bool {
+func anyMatch(pats []pattern, s string, x *attrs) bool {
 	for i := range pats {
 		p := &pats[i]
-		if p.server != nil && (a.Tool == nil || !p.server.match(a.Tool.Server)) {
+		if p.server != nil && (!x.tool || !p.server.match(x.server)) {
 			continue
 		}
 		if p.match(s) {
