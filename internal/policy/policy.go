@@ -50,7 +50,7 @@ type Policy struct {
 	// byKind lists, for each kind index, the rules whose filter admits that kind, in
 	// policy order.
 	byKind [nKinds + 1][]int32
-	limits  []limit
+	limits []limit
 	// needsUsage is set when a limit or a condition reads usage, so the engine must
 	// have current counts before deciding.
 	needsUsage bool
