@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -58,20 +59,11 @@ A test file:
 
 An input may also set agent, model, resource, pii, usage and now (RFC 3339).`)
 	verbose := fs.Bool("v", false, "also list the tests that pass")
-	if err := parse(fs, env, args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	bad := false
-	for _, file := range fs.Args() {
+	return forEachFile(fs, env, args, func(file string) bool {
 		tf, err := policy.LoadTests(file)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, err)
-			bad = true
-			continue
+			return false
 		}
 		failed := 0
 		results := tf.Run()
@@ -90,13 +82,29 @@ An input may also set agent, model, resource, pii, usage and now (RFC 3339).`)
 			printDecision(env.Stdout, r.Got)
 		}
 		if failed > 0 {
-			bad = true
 			fmt.Fprintf(env.Stdout, "FAIL %s: %d of %d tests failed\n", file, failed, len(results))
-		} else {
-			fmt.Fprintf(env.Stdout, "ok   %s: %d tests against %s\n", file, len(results), tf.Policy)
+			return false
 		}
+		fmt.Fprintf(env.Stdout, "ok   %s: %d tests against %s\n", file, len(results), tf.Policy)
+		return true
+	})
+}
+
+// forEachFile parses args, then runs do on each file named, and exits 1 when do
+// reported a problem with any of them (after trying them all).
+func forEachFile(fs *flag.FlagSet, env *Env, args []string, do func(file string) bool) error {
+	if err := parse(fs, env, args); err != nil {
+		return err
 	}
-	if bad {
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	ok := true
+	for _, file := range fs.Args() {
+		ok = do(file) && ok
+	}
+	if !ok {
 		return &exitError{code: 1}
 	}
 	return nil
@@ -125,25 +133,13 @@ func runPolicyCheck(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "policy check", "FILE…", `
 Compile each policy file and report every problem with its file, line, column and
 rule id. Exits 0 when all compile, 1 otherwise. Nothing is evaluated or activated.`)
-	if err := parse(fs, env, args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	bad := false
-	for _, file := range fs.Args() {
+	return forEachFile(fs, env, args, func(file string) bool {
 		p, err := policy.LoadFile(file)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, err)
-			bad = true
-			continue
+			return false
 		}
 		fmt.Fprintf(env.Stdout, "ok   %s\n", p)
-	}
-	if bad {
-		return &exitError{code: 1}
-	}
-	return nil
+		return true
+	})
 }

@@ -87,17 +87,20 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 }
 
+func benchEngine(b *testing.B, rules int) (*policy.Engine, context.Context, vigil.Action) {
+	e := policy.New(policy.Options{})
+	if err := e.Activate(context.Background(), mustCompile(b, mixedPolicy(rules)), "bench"); err != nil {
+		b.Fatal(err)
+	}
+	return e, context.Background(), benchAction()
+}
+
 // BenchmarkDecide measures Engine.Decide: evaluation plus usage metering (in memory;
 // the store is only touched by Flush, in the background).
 func BenchmarkDecide(b *testing.B) {
 	for _, n := range ruleCounts {
 		b.Run(fmt.Sprintf("mixed/rules=%d", n), func(b *testing.B) {
-			e := policy.New(policy.Options{})
-			if err := e.Activate(context.Background(), mustCompile(b, mixedPolicy(n)), "bench"); err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			a := benchAction()
+			e, ctx, a := benchEngine(b, n)
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := e.Decide(ctx, a); err != nil {
@@ -113,12 +116,7 @@ func BenchmarkDecide(b *testing.B) {
 func BenchmarkDecideLatency(b *testing.B) {
 	for _, n := range ruleCounts {
 		b.Run(fmt.Sprintf("mixed/rules=%d", n), func(b *testing.B) {
-			e := policy.New(policy.Options{})
-			if err := e.Activate(context.Background(), mustCompile(b, mixedPolicy(n)), "bench"); err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			a := benchAction()
+			e, ctx, a := benchEngine(b, n)
 			lat := make([]time.Duration, 0, 1<<20)
 			for b.Loop() {
 				start := time.Now()

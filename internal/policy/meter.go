@@ -160,7 +160,11 @@ func (m *meter) admit(ctx context.Context, a *vigil.Action, now time.Time, load 
 	}
 	if load && m.store != nil && (!ta.loaded || (ts != nil && !ts.loaded)) {
 		m.mu.Unlock()
-		if err := m.load(ctx, now, agent, system, hasSystem); err != nil {
+		sks := []subjectKey{agent}
+		if hasSystem {
+			sks = append(sks, system)
+		}
+		if err := m.refresh(ctx, now, sks); err != nil {
 			return u, r, err
 		}
 		m.mu.Lock()
@@ -260,11 +264,9 @@ func (m *meter) setStoredLocked(sk subjectKey, now time.Time, vals []int64) {
 	t.loaded = true
 }
 
-func (m *meter) load(ctx context.Context, now time.Time, agent, system subjectKey, hasSystem bool) error {
-	sks := []subjectKey{agent}
-	if hasSystem {
-		sks = append(sks, system)
-	}
+// refresh reads the current windows of sks from the store and records them as
+// stored, which marks each subject loaded.
+func (m *meter) refresh(ctx context.Context, now time.Time, sks []subjectKey) error {
 	var keys []UsageKey
 	for _, sk := range sks {
 		keys = m.currentKeys(keys, sk, now)
@@ -364,26 +366,10 @@ func (m *meter) flush(ctx context.Context, now time.Time) error {
 		return nil
 	}
 
-	var keys []UsageKey
-	for _, sk := range fresh {
-		keys = m.currentKeys(keys, sk, now)
-	}
-	if len(keys) > 0 {
-		vals, rerr := m.store.ReadUsage(ctx, keys)
-		if rerr == nil && len(vals) != len(keys) {
-			rerr = fmt.Errorf("usage store returned %d values for %d keys", len(vals), len(keys))
+	if len(fresh) > 0 {
+		if err := m.refresh(ctx, now, fresh); err != nil {
+			return err
 		}
-		if rerr != nil {
-			return fmt.Errorf("couldn't read usage counters: %w", rerr)
-		}
-		per := int(nMetrics) * int(nWindows)
-		m.mu.Lock()
-		for i, sk := range fresh {
-			if _, ok := m.tallies[sk]; ok {
-				m.setStoredLocked(sk, now, vals[i*per:(i+1)*per])
-			}
-		}
-		m.mu.Unlock()
 	}
 
 	if now.Sub(m.lastPrune) >= pruneEvery {
