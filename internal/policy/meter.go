@@ -56,7 +56,9 @@ type tally struct {
 }
 
 type meter struct {
-	store UsageStore // nil keeps counts in memory only
+	// store is nil when counts live in this process only; windows that roll over are
+	// then simply dropped.
+	store UsageStore
 
 	flushMu   sync.Mutex // serialises flushes
 	lastPrune time.Time  // guarded by flushMu
@@ -103,7 +105,7 @@ func (m *meter) roll(sk subjectKey, mt metric, w window, c *cell, ws int64) {
 	if c.start == ws {
 		return
 	}
-	if c.pending != 0 {
+	if c.pending != 0 && m.store != nil {
 		m.spill = append(m.spill, UsageDelta{Key: m.key(sk, mt, w, c.start), N: c.pending})
 	}
 	// inflight additions belong to the flush under way, which writes them regardless.
@@ -117,7 +119,9 @@ func (m *meter) addLocked(sk subjectKey, t *tally, mt metric, now time.Time, n i
 		c := &t.cells[mt][w]
 		if ws < c.start {
 			// The clock went back across a window boundary: count it where it belongs.
-			m.spill = append(m.spill, UsageDelta{Key: m.key(sk, mt, w, ws), N: n})
+			if m.store != nil {
+				m.spill = append(m.spill, UsageDelta{Key: m.key(sk, mt, w, ws), N: n})
+			}
 			continue
 		}
 		m.roll(sk, mt, w, c, ws)
