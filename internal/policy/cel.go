@@ -10,6 +10,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/interpreter"
 
@@ -112,6 +113,44 @@ type activation struct {
 	// noTool and noModel stand in for absent parts so getters need no nil checks.
 	noTool  vigil.Tool
 	noModel vigil.Model
+	args    argsMap
+}
+
+// argsMap is args as CEL sees it: the action's map, with the values conditions read
+// converted once per evaluation rather than once per rule (rules about one tool tend
+// to read the same argument, and each conversion allocates).
+type argsMap struct {
+	traits.Mapper
+	n     int
+	cache [8]struct {
+		key string
+		val ref.Val
+	}
+}
+
+func (m *argsMap) Find(key ref.Val) (ref.Val, bool) {
+	k, ok := key.(types.String)
+	if !ok {
+		return m.Mapper.Find(key)
+	}
+	for i := range m.n {
+		if m.cache[i].key == string(k) {
+			return m.cache[i].val, true
+		}
+	}
+	v, found := m.Mapper.Find(key)
+	if found && m.n < len(m.cache) {
+		m.cache[m.n].key, m.cache[m.n].val = string(k), v
+		m.n++
+	}
+	return v, found
+}
+
+func (m *argsMap) Get(key ref.Val) ref.Val {
+	if v, found := m.Find(key); found {
+		return v
+	}
+	return m.Mapper.Get(key)
 }
 
 var activations = sync.Pool{New: func() any {
@@ -139,6 +178,7 @@ func newActivation(a *vigil.Action, u *Usage, now time.Time) *activation {
 func (v *activation) free() {
 	v.a, v.u = nil, nil
 	v.memo = [nMemo]ref.Val{}
+	v.args = argsMap{}
 	activations.Put(v)
 }
 
@@ -155,7 +195,8 @@ func (v *activation) ResolveName(name string) (any, bool) {
 		return &v.objs[oTool], true
 	case varArgs:
 		return v.memoised(mArgs, func() ref.Val {
-			return types.NewStringInterfaceMap(types.DefaultTypeAdapter, v.a.Args)
+			v.args.Mapper = types.NewStringInterfaceMap(types.DefaultTypeAdapter, v.a.Args)
+			return &v.args
 		}), true
 	case varResource:
 		return &v.objs[oResource], true
