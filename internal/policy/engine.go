@@ -118,10 +118,11 @@ func (e *Engine) Decide(ctx context.Context, a vigil.Action) (vigil.Decision, er
 	if d.Effect == vigil.Deny {
 		e.meter.release(res)
 	}
+	d.Elapsed = time.Since(start)
 	if sh := e.shadow.Load(); sh != nil {
+		// After the live decision is complete, and outside its Elapsed.
 		sh.observe(&s.a, &s.u, &d)
 	}
-	d.Elapsed = time.Since(start)
 	return d, nil
 }
 

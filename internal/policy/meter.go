@@ -23,8 +23,8 @@ import (
 const (
 	// refreshIdle is how long a subject stays refreshed by flushes after its last use.
 	refreshIdle = 60
-	// evictIdle is how long an idle subject's counts stay in memory (a day and a bit, so
-	// the day window never needs a re-read while in use).
+	// evictIdle is how long an idle subject stays in memory: past its day window, so
+	// nothing it holds is still current. Unwritten additions keep it longer.
 	evictIdle = 25 * 3600
 	// pruneEvery is how often a flush deletes expired windows from the store.
 	pruneEvery = time.Hour
