@@ -470,3 +470,16 @@ func (d *decoder) compileLimit(n *yaml.Node, i int) (limit, *yaml.Node) {
 func (p *Policy) String() string {
 	return fmt.Sprintf("%s (version %s, %d rules, %d limits)", p.name, p.version[:12], len(p.rules), len(p.limits))
 }
+
+// BuiltinSource is the policy a gateway runs when no policy file is configured: every
+// action is allowed, and still counted and recorded with this policy's version.
+const BuiltinSource = "# Built-in policy: no policy file is configured, so everything is allowed.\nversion: 1\ndefault: allow\n"
+
+// Builtin returns BuiltinSource compiled, named "(built-in)".
+func Builtin() *Policy {
+	p, err := Compile("(built-in)", []byte(BuiltinSource))
+	if err != nil {
+		panic(fmt.Sprintf("policy: the built-in policy doesn't compile: %v", err))
+	}
+	return p
+}
