@@ -57,24 +57,24 @@ const nObj = oWindows + 2*objKind(nMetrics)
 
 // memo slots for values that allocate when boxed.
 const (
-	mAgentID = iota
-	mAgentName
-	mAgentSystem
-	mAgentLabels
-	mKind
-	mProvider
-	mModel
-	mServer
-	mTool
-	mTitle
-	mURI
-	mName
-	mPIITypes
-	mPIICounts
-	mPIITotal
-	mArgs
-	mNow
-	nMemo
+	slotAgentID = iota
+	slotAgentName
+	slotAgentSystem
+	slotAgentLabels
+	slotKind
+	slotProvider
+	slotModel
+	slotServer
+	slotTool
+	slotTitle
+	slotURI
+	slotName
+	slotPIITypes
+	slotPIICounts
+	slotPIITotal
+	slotArgs
+	slotNow
+	nSlots
 )
 
 // obj is a CEL value of one of the schema's struct types. It implements ref.Val; its
@@ -109,7 +109,7 @@ type activation struct {
 	u    *Usage
 	now  time.Time
 	objs [nObj]obj
-	memo [nMemo]ref.Val
+	memo [nSlots]ref.Val
 	// noTool and noModel stand in for absent parts so getters need no nil checks.
 	noTool  vigil.Tool
 	noModel vigil.Model
@@ -177,7 +177,7 @@ func newActivation(a *vigil.Action, u *Usage, now time.Time) *activation {
 
 func (v *activation) free() {
 	v.a, v.u = nil, nil
-	v.memo = [nMemo]ref.Val{}
+	v.memo = [nSlots]ref.Val{}
 	v.args = argsMap{}
 	activations.Put(v)
 }
@@ -194,7 +194,7 @@ func (v *activation) ResolveName(name string) (any, bool) {
 	case varTool:
 		return &v.objs[oTool], true
 	case varArgs:
-		return v.memoised(mArgs, func() ref.Val {
+		return v.memoised(slotArgs, func() ref.Val {
 			v.args.Mapper = types.NewStringInterfaceMap(types.DefaultTypeAdapter, v.a.Args)
 			return &v.args
 		}), true
@@ -205,7 +205,7 @@ func (v *activation) ResolveName(name string) (any, bool) {
 	case varUsage:
 		return &v.objs[oUsage], true
 	case varNow:
-		return v.memoised(mNow, func() ref.Val { return types.Timestamp{Time: v.now} }), true
+		return v.memoised(slotNow, func() ref.Val { return types.Timestamp{Time: v.now} }), true
 	}
 	return nil, false
 }
@@ -378,7 +378,7 @@ var theSchema = sync.OnceValue(func() *schema {
 	usage := newObjType("vigil.Usage", append(counterFields(oWindows),
 		sub("system", oSystemUsage, systemUsage.celType, func(*activation) bool { return true }))...)
 	annotations := newObjType("vigil.ToolAnnotations",
-		str("title", mTitle, func(v *activation) string { return v.tool().Annotations.Title }),
+		str("title", slotTitle, func(v *activation) string { return v.tool().Annotations.Title }),
 		boolean("readOnlyHint", func(a *vigil.ToolAnnotations) bool { return a.ReadOnlyHint }),
 		boolean("destructiveHint", func(a *vigil.ToolAnnotations) bool { return a.DestructiveHint }),
 		boolean("idempotentHint", func(a *vigil.ToolAnnotations) bool { return a.IdempotentHint }),
@@ -390,38 +390,38 @@ var theSchema = sync.OnceValue(func() *schema {
 		s.byName[t.name] = t
 	}
 	add(oAgent, newObjType("vigil.Agent",
-		str("id", mAgentID, func(v *activation) string { return v.a.Actor.ID }),
-		str("name", mAgentName, func(v *activation) string { return v.a.Actor.Name }),
-		str("system", mAgentSystem, func(v *activation) string { return v.a.Actor.SystemName }),
+		str("id", slotAgentID, func(v *activation) string { return v.a.Actor.ID }),
+		str("name", slotAgentName, func(v *activation) string { return v.a.Actor.Name }),
+		str("system", slotAgentSystem, func(v *activation) string { return v.a.Actor.SystemName }),
 		field{name: "labels", typ: types.NewMapType(types.StringType, types.StringType),
 			get: func(o *obj) ref.Val {
-				return o.act.memoised(mAgentLabels, func() ref.Val {
+				return o.act.memoised(slotAgentLabels, func() ref.Val {
 					return types.NewStringStringMap(types.DefaultTypeAdapter, o.act.a.Actor.Labels)
 				})
 			},
 			set: func(o *obj) bool { return len(o.act.a.Actor.Labels) > 0 }},
 	))
 	add(oAction, newObjType("vigil.Action",
-		str("kind", mKind, func(v *activation) string { return string(v.a.Kind) }),
+		str("kind", slotKind, func(v *activation) string { return string(v.a.Kind) }),
 	))
 	add(oModel, newObjType("vigil.Model",
-		str("provider", mProvider, func(v *activation) string { return v.model().Provider }),
-		str("name", mModel, func(v *activation) string { return v.model().Name }),
+		str("provider", slotProvider, func(v *activation) string { return v.model().Provider }),
+		str("name", slotModel, func(v *activation) string { return v.model().Name }),
 	))
 	add(oAnnotations, annotations)
 	add(oTool, newObjType("vigil.Tool",
-		str("server", mServer, func(v *activation) string { return v.tool().Server }),
-		str("name", mTool, func(v *activation) string { return v.tool().Name }),
+		str("server", slotServer, func(v *activation) string { return v.tool().Server }),
+		str("name", slotTool, func(v *activation) string { return v.tool().Name }),
 		sub("annotations", oAnnotations, annotations.celType, func(v *activation) bool { return v.a.Tool != nil }),
 	))
 	add(oResource, newObjType("vigil.Resource",
-		str("uri", mURI, func(v *activation) string {
+		str("uri", slotURI, func(v *activation) string {
 			if v.a.Kind == vigil.ResourceRead {
 				return v.a.Resource
 			}
 			return ""
 		}),
-		str("name", mName, func(v *activation) string {
+		str("name", slotName, func(v *activation) string {
 			if v.a.Kind == vigil.PromptGet {
 				return v.a.Resource
 			}
@@ -431,14 +431,14 @@ var theSchema = sync.OnceValue(func() *schema {
 	add(oPII, newObjType("vigil.PII",
 		field{name: "types", typ: types.NewListType(types.StringType),
 			get: func(o *obj) ref.Val {
-				return o.act.memoised(mPIITypes, func() ref.Val {
+				return o.act.memoised(slotPIITypes, func() ref.Val {
 					return types.NewStringList(types.DefaultTypeAdapter, o.act.a.PII.Types())
 				})
 			},
 			set: func(o *obj) bool { return o.act.a.PII.Total() > 0 }},
 		field{name: "counts", typ: types.NewMapType(types.StringType, types.IntType),
 			get: func(o *obj) ref.Val {
-				return o.act.memoised(mPIICounts, func() ref.Val {
+				return o.act.memoised(slotPIICounts, func() ref.Val {
 					return types.NewMap(types.DefaultTypeAdapter, o.act.a.PII.Counts)
 				})
 			},
@@ -446,7 +446,7 @@ var theSchema = sync.OnceValue(func() *schema {
 		field{name: "total", typ: types.IntType,
 			get: func(o *obj) ref.Val {
 				// Total walks a map; read it once per evaluation.
-				return o.act.memoised(mPIITotal, func() ref.Val { return types.Int(o.act.a.PII.Total()) })
+				return o.act.memoised(slotPIITotal, func() ref.Val { return types.Int(o.act.a.PII.Total()) })
 			}},
 	))
 	add(oUsage, usage)
