@@ -307,9 +307,10 @@ func (d *decoder) list(n *yaml.Node, what string) []*yaml.Node {
 }
 
 // position maps a 1-based line and 0-based column inside the scalar n's value (as CEL
-// reports them) to the file. It is exact for one-line plain and quoted scalars and for
-// literal blocks (|); for folded or multi-line plain scalars, whose line breaks YAML
-// rewrites, it points at the scalar and adds the expression position to the message.
+// reports them) to the file. It is exact for one-line plain scalars, quoted ones
+// without escapes, and literal blocks (|); for folded or multi-line plain scalars,
+// whose line breaks YAML rewrites, it points at the scalar and the caller adds the
+// position inside the condition to the message.
 func (d *decoder) position(n *yaml.Node, line, col int) (fileLine, fileCol int, exact bool) {
 	switch {
 	case n.Style&yaml.LiteralStyle != 0:
