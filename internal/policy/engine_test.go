@@ -303,6 +303,23 @@ func TestWatchActivatesChangesAndReportsBrokenOnes(t *testing.T) {
 	if e.Policy() != live {
 		t.Errorf("live policy changed to %s", e.Policy())
 	}
+
+	// A file that goes away is reported once, not on every poll.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-failed:
+		if !strings.Contains(err.Error(), "couldn't read policy") {
+			t.Errorf("error %q for a missing file", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a missing file was not reported")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if len(failed) != 0 {
+		t.Errorf("the missing file was reported %d more times", len(failed))
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Watch returned %v after cancel, want nil", err)
