@@ -171,10 +171,14 @@ func (e *Engine) Activate(ctx context.Context, p *Policy, by string) error {
 			Time:   e.opts.Now(),
 			Actor:  by,
 			Policy: p.version,
+			// Version and actor are in Policy and Actor too; attrs repeat them so the
+			// event reads whole on its own.
 			Attrs: map[string]string{
-				"source": p.name,
-				"rules":  strconv.Itoa(len(p.rules)),
-				"limits": strconv.Itoa(len(p.limits)),
+				"version":      p.version,
+				"activated_by": by,
+				"source":       p.name,
+				"rules":        strconv.Itoa(len(p.rules)),
+				"limits":       strconv.Itoa(len(p.limits)),
 			},
 			Body: p.Bytes(),
 		}

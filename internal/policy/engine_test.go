@@ -190,10 +190,12 @@ func TestActivateRecordsEachVersion(t *testing.T) {
 	}
 	want := []vigil.Event{
 		{Type: vigil.EventPolicyActivated, Time: clk.Now(), Actor: "system:startup", Policy: p1.Version(),
-			Attrs: map[string]string{"source": "policy.yaml", "rules": "0", "limits": "0"}, Body: []byte(src1)},
+			Attrs: map[string]string{"version": p1.Version(), "activated_by": "system:startup", "source": "policy.yaml", "rules": "0", "limits": "0"},
+			Body:  []byte(src1)},
 		// Activating the live version again records nothing.
 		{Type: vigil.EventPolicyActivated, Time: clk.Now(), Actor: "user:alice", Policy: p2.Version(),
-			Attrs: map[string]string{"source": "api", "rules": "1", "limits": "0", "previous": p1.Version()}, Body: p2.Bytes()},
+			Attrs: map[string]string{"version": p2.Version(), "activated_by": "user:alice", "source": "api", "rules": "1", "limits": "0", "previous": p1.Version()},
+			Body:  p2.Bytes()},
 	}
 	if diff := cmp.Diff(want, rec.all()); diff != "" {
 		t.Errorf("recorded events (-want +got):\n%s", diff)
