@@ -25,6 +25,7 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
+// String formats the problem as "file:line:col: rule id: message".
 func (p Problem) String() string {
 	var b strings.Builder
 	b.WriteString(p.File)
@@ -48,6 +49,7 @@ type CompileError struct {
 	Problems []Problem
 }
 
+// Error lists the problems, one a line.
 func (e *CompileError) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
