@@ -42,3 +42,6 @@ demo-records: ## import the demo ISO 42001 records (examples/records) into a run
 .PHONY: fuzz-records
 fuzz-records: ## fuzz the YAML record parser for 60s
 	$(GO) test -run XXX -fuzz FuzzParseRecords -fuzztime 60s ./internal/aims/
+.PHONY: policy-test
+policy-test: ## run the example policy's tests (vigil policy test examples/policy_test.yaml)
+	$(GO) run ./cmd/vigil policy test -v examples/policy_test.yaml

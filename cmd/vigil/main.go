@@ -47,6 +47,7 @@ func commands() []command {
 		{"evidence", "export a signed evidence bundle for a period; verify one offline", runEvidence},
 		{"version", "print the version", runVersion},
 		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
+		{"policy", "test and check policy files", runPolicy},
 	}
 }
 

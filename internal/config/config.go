@@ -59,6 +59,9 @@ type Config struct {
 	// AIMS tunes the ISO/IEC 42001 management system (health checks, risk scale,
 	// Art. 73 clocks, automatic incidents).
 	AIMS AIMSConfig `yaml:"aims"`
+	// PolicyConfig holds the top-level keys policy (the policy file) and
+	// policy_options.
+	PolicyConfig `yaml:",inline"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -160,5 +163,6 @@ func (c *Config) Validate() error {
 	c.Ledger.validate(&errs)
 	c.PII.validate(&errs)
 	c.AIMS.validate(&errs)
+	c.PolicyConfig.validate(&errs)
 	return errs.orNil()
 }
