@@ -30,6 +30,11 @@ type Server struct {
 	Inventory *inventory.Service
 	// AIMS, when set, serves the ISO/IEC 42001 records (records.go); AIMSSources are
 	// where the SoA draws automatic evidence; AIMSHealth runs health checks on demand.
+	// Policy, when set, serves /api/policy; PolicyFile is where an activation through
+	// the API is written ("" keeps it in memory only).
+	Policy     PolicyEngine
+	PolicyFile string
+
 	AIMS        *aims.Service
 	AIMSSources aims.Sources
 	AIMSHealth  *aims.Health
@@ -38,6 +43,9 @@ type Server struct {
 // Register adds the API's routes to mux.
 func (s *Server) Register(mux *web.Mux) {
 	s.registerRegistry(mux)
+	if s.Policy != nil {
+		s.registerPolicy(mux)
+	}
 	if s.AIMS != nil {
 		s.RegisterRecords(mux)
 	}
