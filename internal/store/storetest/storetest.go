@@ -17,6 +17,7 @@ type Stores struct {
 	Inventory inventory.Store
 	Auth      auth.Store
 	Ledger    ledger.Store
+	Oversight OversightStores
 }
 
 // Run runs the whole suite. open MUST return stores over a new empty database each
@@ -25,4 +26,5 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Inventory", func(t *testing.T) { testInventory(t, open(t)) })
 	t.Run("Auth", func(t *testing.T) { testAuth(t, open(t)) })
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
+	t.Run("Oversight", func(t *testing.T) { testOversight(t, open(t).Oversight) })
 }
