@@ -53,6 +53,9 @@ type Config struct {
 
 	// Ledger tunes the tamper-evident ledger.
 	Ledger LedgerConfig `yaml:"ledger"`
+
+	// Oversight tunes approvals, the reviewer console and approval webhooks.
+	Oversight OversightConfig `yaml:"oversight"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -106,6 +109,7 @@ func (c *Config) ApplyDefaults() {
 		c.HTTP.ReadHeaderTimeout = 10 * time.Second
 	}
 	c.Ledger.applyDefaults()
+	c.Oversight.applyDefaults()
 }
 
 // DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
@@ -151,5 +155,6 @@ func (c *Config) Validate() error {
 	}
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
+	c.Oversight.validate(&errs)
 	return errs.orNil()
 }
