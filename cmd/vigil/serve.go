@@ -84,6 +84,8 @@ type Main struct {
 	ledger *ledger.Log
 	server *http.Server
 	ln     net.Listener
+	// oversight is human oversight as wire_oversight.go wires it.
+	oversight *oversightWiring
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -199,6 +201,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
+	if err := m.wireOversight(bg, mux, keys, inv, registry); err != nil {
+		m.ln.Close()
+		return err
+	}
 	m.goBackground(func() {
 		if err := m.ledger.Run(bg); err != nil {
 			m.Log.Error("ledger integrity failure; stopping", "err", err)
@@ -288,6 +294,7 @@ func (m *Main) printBanner(postgres bool) {
 	base := m.URL()
 	out := m.Env.Stdout
 	fmt.Fprintf(out, "Vigil is running.\n")
+	fmt.Fprintf(out, "  Console:               %s/\n", base)
 	fmt.Fprintf(out, "  Admin API:             %s/api/\n", base)
 	fmt.Fprintf(out, "  OpenAI-compatible:     %s/v1\n", base)
 	fmt.Fprintf(out, "  Anthropic-compatible:  %s (POST /v1/messages)\n", base)

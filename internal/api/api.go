@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
+	"github.com/vigil-gateway/vigil/internal/oversight"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 	"github.com/vigil-gateway/vigil/internal/web"
 )
@@ -27,11 +28,28 @@ type Server struct {
 	Auth      Authenticator
 	Keys      *auth.Service
 	Inventory *inventory.Service
+
+	// Approvals is the approval queue and the global kill switch.
+	Approvals *oversight.Service
+	// Deliveries are the recorded webhook delivery attempts.
+	Deliveries oversight.DeliveryStore
+	// Users are the named people who sign in to the console.
+	Users *auth.Users
 }
 
-// Register adds the API's routes to mux.
+// Register adds the routes of the services that are set to mux. The registry's
+// routes need Keys (and Inventory); a Server set up for the oversight routes alone
+// may carry Inventory just to look agents and systems up by name.
 func (s *Server) Register(mux *web.Mux) {
-	s.registerRegistry(mux)
+	if s.Keys != nil {
+		s.registerRegistry(mux)
+	}
+	if s.Approvals != nil {
+		s.registerApprovals(mux)
+	}
+	if s.Users != nil {
+		s.registerUsers(mux)
+	}
 }
 
 type ctxKey int
