@@ -43,6 +43,10 @@ func commands() []command {
 		{"agents", "create, list, suspend and resume agents; issue and rotate their keys", runAgents},
 		{"systems", "register and list AI systems; suspend a whole system", runSystems},
 		{"tokens", "create, list and revoke admin and role tokens", runTokens},
+		{"approvals", "list held calls; approve or deny them", runApprovals},
+		{"users", "add, list and disable the people who sign in to the console", runUsers},
+		{"halt", "global kill switch: stop every agent at once", runHalt},
+		{"resume-all", "lift the global halt", runResumeAll},
 		{"version", "print the version", runVersion},
 	}
 }

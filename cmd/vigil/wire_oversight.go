@@ -34,6 +34,10 @@ type oversightStores interface {
 // oversightWiring is human oversight as serve wires it: the approval queue and kill
 // switch, the registry of open agent work, users, the console and webhooks.
 type oversightWiring struct {
+	// Tests may set these before Run: argon2id's cost, and how often waiters poll.
+	password     auth.PasswordParams
+	pollInterval time.Duration
+
 	approvals *oversight.Service
 	// sessions is where the LLM and MCP proxies register open streams and sessions
 	// (Sessions.Track) so the kill switch can close them.
@@ -61,9 +65,13 @@ func (m *Main) wireOversight(bg context.Context, mux *web.Mux, keys *auth.Servic
 	}
 	sender := notify.New(notify.Options{Hooks: hooks, Store: st.Deliveries(), Log: m.Log, ConsoleURL: publicURL})
 
-	w := &oversightWiring{sessions: &oversight.Sessions{}}
+	w := m.oversight
+	if w == nil {
+		w = &oversightWiring{}
+	}
+	w.sessions = &oversight.Sessions{}
 	opts := oversight.Options{
-		Store: st.Oversight(), Ledger: m.ledger, Sessions: w.sessions, Metrics: newOversightMetrics(reg), Log: m.Log,
+		Store: st.Oversight(), Ledger: m.ledger, Sessions: w.sessions, Metrics: newOversightMetrics(reg), Log: m.Log, PollInterval: w.pollInterval,
 		DefaultTimeout: cfg.DefaultTimeout, ExcludeOwner: cfg.ExcludeOwner == nil || *cfg.ExcludeOwner,
 		OnEvent: sender.Notify,
 	}
@@ -79,7 +87,7 @@ func (m *Main) wireOversight(bg context.Context, mux *web.Mux, keys *auth.Servic
 	inv.OnChange = func(agentID, systemID string) { m.statusChanged(inv, w.approvals, agentID, systemID) }
 
 	w.users = &auth.Users{
-		Store: st.Users(), Ledger: m.ledger, CSRFKey: m.keys.Derive(keyring.PurposeSession),
+		Store: st.Users(), Ledger: m.ledger, CSRFKey: m.keys.Derive(keyring.PurposeSession), Password: w.password,
 		SessionLifetime: cfg.SessionLifetime, IdleTimeout: cfg.SessionIdleTimeout,
 	}
 	(&api.Server{Log: m.Log, Auth: keys, Inventory: inv, Approvals: w.approvals, Deliveries: st.Deliveries(), Users: w.users}).Register(mux)

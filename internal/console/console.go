@@ -194,6 +194,11 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 		c.opts.Log.ErrorContext(r.Context(), "console request failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
 	}
 	if vigil.ErrorCode(err) == vigil.EUNAUTHORIZED {
+		// Pages send people to sign in; the live stream and fragments just say no.
+		if r.URL.Path == "/events" || strings.HasSuffix(r.URL.Path, "/card") {
+			http.Error(w, "not signed in", http.StatusUnauthorized)
+			return
+		}
 		http.Redirect(w, r, "/signin?next="+urlEscape(r.URL.Path), http.StatusSeeOther)
 		return
 	}
