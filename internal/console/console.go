@@ -83,7 +83,7 @@ func New(opts Options) (*Console, error) {
 		opts.Now = time.Now
 	}
 	c := &Console{opts: opts, pages: map[string]*template.Template{}, limiter: newLimiter(), closed: make(chan struct{})}
-	funcs := template.FuncMap{"json": prettyJSON, "subject": subject, "ts": timestamp, "ago": c.ago, "left": c.left, "approvals": approvalsSoFar,
+	funcs := template.FuncMap{"json": prettyJSON, "subject": oversight.Request.Subject, "ts": timestamp, "ago": c.ago, "left": c.left, "approvals": approvalsSoFar,
 		"cardOf": func(r oversight.Request, csrf string, u *vigil.Actor) cardData {
 			d := cardData{Request: r, CSRF: csrf}
 			if u != nil {

@@ -231,18 +231,6 @@ func prettyJSON(v any) string {
 	return strings.TrimSpace(buf.String())
 }
 
-func subject(r oversight.Request) string {
-	switch {
-	case r.Tool != nil && r.Tool.Server != "":
-		return r.Tool.Server + "/" + r.Tool.Name
-	case r.Tool != nil:
-		return r.Tool.Name
-	case r.Model != nil:
-		return "model " + r.Model.Name
-	}
-	return "?"
-}
-
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func (c *Console) ago(t time.Time) string { return roughDuration(c.opts.Now().Sub(t)) + " ago" }
@@ -268,13 +256,7 @@ func roughDuration(d time.Duration) string {
 }
 
 func approvalsSoFar(r oversight.Request) string {
-	n := 0
-	for _, v := range r.Votes {
-		if v.Verdict == oversight.Approve {
-			n++
-		}
-	}
-	return fmt.Sprintf("%d of %d", n, r.Approvals())
+	return fmt.Sprintf("%d of %d", r.ApprovedVotes(), r.Approvals())
 }
 
 func urlEscape(s string) string { return url.QueryEscape(s) }

@@ -41,19 +41,6 @@ type Approval struct {
 	Edited    bool       `json:"edited,omitempty"`
 }
 
-// Subject names what a request is about: "server/tool" or "model NAME".
-func Subject(r oversight.Request) string {
-	switch {
-	case r.Tool != nil && r.Tool.Server != "":
-		return r.Tool.Server + "/" + r.Tool.Name
-	case r.Tool != nil:
-		return r.Tool.Name
-	case r.Model != nil:
-		return "model " + r.Model.Name
-	}
-	return "?"
-}
-
 func view(r oversight.Request) Approval {
 	a := Approval{
 		ID: r.ID, Status: string(r.Status), Source: string(r.Source), Agent: r.AgentName, AgentID: r.AgentID, System: r.SystemName,
@@ -61,18 +48,12 @@ func view(r oversight.Request) Approval {
 		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Reason: r.Reason, Edited: r.EditedArgs != nil,
 	}
 	if r.Tool != nil {
-		a.Tool = Subject(r)
+		a.Tool = r.Subject()
 	}
 	if r.Model != nil {
 		a.Model = r.Model.Name
 	}
-	n := 0
-	for _, v := range r.Votes {
-		if v.Verdict == oversight.Approve {
-			n++
-		}
-	}
-	a.Approvals = fmt.Sprintf("%d/%d", n, r.Approvals())
+	a.Approvals = fmt.Sprintf("%d/%d", r.ApprovedVotes(), r.Approvals())
 	return a
 }
 
@@ -97,22 +78,22 @@ func (s *Sender) slack(j job) map[string]any {
 	var head string
 	switch r.Status {
 	case oversight.Pending:
-		head = fmt.Sprintf("Approval needed: %s wants %s", r.AgentName, Subject(r))
+		head = fmt.Sprintf("Approval needed: %s wants %s", r.AgentName, r.Subject())
 	case oversight.Approved:
-		head = fmt.Sprintf("Approved: %s may %s (by %s)", r.AgentName, Subject(r), r.DecidedBy)
+		head = fmt.Sprintf("Approved: %s may %s (by %s)", r.AgentName, r.Subject(), r.DecidedBy)
 	case oversight.Denied:
-		head = fmt.Sprintf("Denied: %s may not %s (by %s)", r.AgentName, Subject(r), r.DecidedBy)
+		head = fmt.Sprintf("Denied: %s may not %s (by %s)", r.AgentName, r.Subject(), r.DecidedBy)
 	case oversight.Expired:
-		head = fmt.Sprintf("Expired (denied): nobody decided on %s's %s in time", r.AgentName, Subject(r))
+		head = fmt.Sprintf("Expired (denied): nobody decided on %s's %s in time", r.AgentName, r.Subject())
 	default:
-		head = fmt.Sprintf("Cancelled: %s's %s", r.AgentName, Subject(r))
+		head = fmt.Sprintf("Cancelled: %s's %s", r.AgentName, r.Subject())
 	}
 	field := func(k, v string) map[string]any {
 		return map[string]any{"type": "mrkdwn", "text": "*" + k + "*\n" + slackEscape.Replace(v)}
 	}
 	fields := []any{
 		field("Agent", r.AgentName+" ("+r.SystemName+")"),
-		field("Action", Subject(r)),
+		field("Action", r.Subject()),
 		field("Rule", strings.Join(r.Rules, ", ")),
 		field("Expires", r.ExpiresAt.UTC().Format(time.RFC1123)),
 	}

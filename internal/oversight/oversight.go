@@ -127,8 +127,21 @@ type Request struct {
 // Approvals is how many distinct approvals the request needs (at least one).
 func (r Request) Approvals() int { return max(1, r.Spec.Approvers) }
 
-// Approved counts the approve votes so far.
-func (r Request) approvedVotes() int {
+// Subject names what the request is about: "server/tool", "tool" or "model NAME".
+func (r Request) Subject() string {
+	switch {
+	case r.Tool != nil && r.Tool.Server != "":
+		return r.Tool.Server + "/" + r.Tool.Name
+	case r.Tool != nil:
+		return r.Tool.Name
+	case r.Model != nil:
+		return "model " + r.Model.Name
+	}
+	return "?"
+}
+
+// ApprovedVotes counts the approve votes so far.
+func (r Request) ApprovedVotes() int {
 	n := 0
 	for _, v := range r.Votes {
 		if v.Verdict == Approve {

@@ -289,7 +289,7 @@ func (s *Service) Decide(ctx context.Context, reviewer vigil.Actor, id string, d
 	}
 	attrs := map[string]string{
 		"approval": r.ID, "verdict": string(d.Verdict), "status": string(after.Status),
-		"approvals": fmt.Sprintf("%d/%d", after.approvedVotes(), after.Approvals()),
+		"approvals": fmt.Sprintf("%d/%d", after.ApprovedVotes(), after.Approvals()),
 		"edited":    strconv.FormatBool(d.Args != nil),
 	}
 	e := vigil.Event{
@@ -372,7 +372,7 @@ func (s *Service) voteConflict(ctx context.Context, reviewer vigil.Actor, id str
 	case !s.now().Before(r.ExpiresAt):
 		return r, vigil.Conflict("approval request %s has expired; expiry counts as a denial", r.ID)
 	}
-	return r, vigil.Conflict("%s has already decided on approval request %s; it needs %d more approval(s) from other reviewers", reviewer, r.ID, r.Approvals()-r.approvedVotes())
+	return r, vigil.Conflict("%s has already decided on approval request %s; it needs %d more approval(s) from other reviewers", reviewer, r.ID, r.Approvals()-r.ApprovedVotes())
 }
 
 // cancel moves the requests in scope to Cancelled and records each.
