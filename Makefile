@@ -27,3 +27,12 @@ test-deps: ## install and start what the tests need (PostgreSQL, Debian and npm 
 vet: ## go vet and gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+.PHONY: test-oversight
+test-oversight: test-deps ## human oversight: stores, service, two replicas on PostgreSQL, the console in Chromium
+	$(GO) test -race -count=1 ./internal/oversight/ ./internal/notify/ ./internal/store/... && \
+	$(GO) test -race -count=1 -run 'Approvals|KillSwitch|Oversight|Console|Webhooks|TwoReplicas' ./cmd/vigil/
+
+.PHONY: screenshots
+screenshots: test-deps ## run the Chromium console test and keep its screenshots in ./tmp/screenshots
+	mkdir -p tmp/screenshots && VIGIL_TEST_ARTIFACTS=$(CURDIR)/tmp/screenshots $(GO) test -count=1 -run TestConsoleInChromium -v ./cmd/vigil/

@@ -16,7 +16,13 @@ function tick() {
   }
 }
 
+// submitting is set once a form is sent: a live update must not reload the page
+// over the navigation the form started.
+let submitting = false;
+document.addEventListener("submit", () => { submitting = true; });
+
 function busy(el) {
+  if (submitting) return true;
   const a = document.activeElement;
   return a && el.contains(a) && (a.tagName === "INPUT" || a.tagName === "TEXTAREA");
 }
