@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -485,8 +486,40 @@ func TestConsoleSecurity(t *testing.T) {
 		t.Fatalf("session cookie = %+v, want HttpOnly, SameSite=Strict", cookie)
 	}
 
+	// The live stream tells the page about the new request. It runs in a session of
+	// its own that stays valid and open: the gateway's Close (at cleanup) must still
+	// shut down cleanly instead of waiting for it.
+	watchJar, _ := cookiejar.New(nil)
+	watcher := &http.Client{Jar: watchJar}
+	if resp, err := watcher.PostForm(base+"/signin", url.Values{"name": {"dana"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("second sign-in = %v %v", resp, err)
+	}
+	stream, err := watcher.Get(base + "/events")
+	if err != nil || stream.StatusCode != 200 || stream.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET /events = %v %v", stream, err)
+	}
+	events := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stream.Body)
+		for sc.Scan() {
+			events <- sc.Text()
+		}
+		close(events)
+	}()
+
 	ch := holding(t, m, held(agent, nil))
 	id := pendingID(t, m)
+	for seen := false; !seen; {
+		select {
+		case l, ok := <-events:
+			if !ok {
+				t.Fatal("the live stream ended")
+			}
+			seen = l == `data: {"kind":"created","id":"`+id+`"}`
+		case <-time.After(10 * time.Second):
+			t.Fatal("the live stream never announced the new request")
+		}
+	}
 	page, err := browser.Get(base + "/approvals")
 	if err != nil {
 		t.Fatal(err)
