@@ -88,9 +88,12 @@ func TestDeliveryRetriesSignsAndRecords(t *testing.T) {
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	s.Notify(oversight.NoticeCreated, request())
-	deadline := time.Now().Add(10 * time.Second)
-	for flaky.count() < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	// Wait until every attempt is recorded (three to ops, one to strict), not just
+	// received: stopping earlier would cut the last attempt off mid-answer.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if list, _ := db.Deliveries().ListDeliveries(context.Background(), "", 0); len(list) >= 4 {
+			break
+		}
 	}
 	cancel()
 	<-done
