@@ -14,6 +14,7 @@ package oversight
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/vigil-gateway/vigil/internal/vigil"
@@ -149,6 +150,30 @@ func (r Request) ApprovedVotes() int {
 		}
 	}
 	return n
+}
+
+// WithVote returns r with v added and the outcome it leads to: a denial denies at
+// once; the approval that brings the distinct approvals to Approvals() approves; a
+// non-nil v.Args becomes EditedArgs (the last edit wins). A terminal outcome sets
+// DecidedAt, DecidedBy and Reason from v. Stores apply it inside the transaction that
+// holds the request, after checking it is pending, v.At is before ExpiresAt and
+// v.Reviewer has not voted, so the rule lives here once for every driver.
+func (r Request) WithVote(v Vote) Request {
+	r.Votes = append(slices.Clone(r.Votes), v)
+	if v.Args != nil {
+		r.EditedArgs = v.Args
+	}
+	switch {
+	case v.Verdict == Deny:
+		r.Status = Denied
+	case r.ApprovedVotes() >= r.Approvals():
+		r.Status = Approved
+	}
+	if r.Status != Pending {
+		at := v.At
+		r.DecidedAt, r.DecidedBy, r.Reason = &at, v.Reviewer, v.Reason
+	}
+	return r
 }
 
 // FinalArgs are the arguments the call should go ahead with once approved.

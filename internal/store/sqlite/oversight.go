@@ -226,26 +226,7 @@ func (s *oversightStore) Vote(ctx context.Context, id string, v oversight.Vote) 
 		if err != nil {
 			return fmt.Errorf("couldn't record vote: %w", err)
 		}
-		r.Votes = append(r.Votes, v)
-		approvals := 0
-		for _, x := range r.Votes {
-			if x.Verdict == oversight.Approve {
-				approvals++
-			}
-		}
-		if v.Args != nil {
-			r.EditedArgs = v.Args
-		}
-		switch {
-		case v.Verdict == oversight.Deny:
-			r.Status = oversight.Denied
-		case approvals >= r.Approvals():
-			r.Status = oversight.Approved
-		}
-		if r.Status != oversight.Pending {
-			at := v.At
-			r.DecidedAt, r.DecidedBy, r.Reason = &at, v.Reviewer, v.Reason
-		}
+		r = r.WithVote(v)
 		edited, err := nullJSON(r.EditedArgs, r.EditedArgs == nil)
 		if err != nil {
 			return err
