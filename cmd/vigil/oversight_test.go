@@ -604,7 +604,14 @@ func TestWebhooks(t *testing.T) {
 	if strings.Join(got, ",") != "approval.requested:pending,approval.decided:denied" {
 		t.Errorf("webhook events = %v", got)
 	}
-	st, body := call(t, "GET", m.URL()+"/api/approvals/"+id+"/deliveries", adminToken, nil)
+	// An attempt is recorded once its answer is in, a moment after the receiver saw it.
+	var st int
+	var body map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if st, body = call(t, "GET", m.URL()+"/api/approvals/"+id+"/deliveries", adminToken, nil); len(body["deliveries"].([]any)) >= 2 {
+			break
+		}
+	}
 	if ds, _ := body["deliveries"].([]any); st != 200 || len(ds) != 2 {
 		t.Errorf("deliveries = %d %v, want two recorded", st, body)
 	}
