@@ -62,6 +62,9 @@ type Config struct {
 	// PolicyConfig holds the top-level keys policy (the policy file) and
 	// policy_options.
 	PolicyConfig `yaml:",inline"`
+
+	// Oversight tunes approvals, the reviewer console and approval webhooks.
+	Oversight OversightConfig `yaml:"oversight"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -116,6 +119,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.Ledger.applyDefaults()
 	c.AIMS.applyDefaults()
+	c.Oversight.applyDefaults()
 }
 
 // DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
@@ -164,5 +168,6 @@ func (c *Config) Validate() error {
 	c.PII.validate(&errs)
 	c.AIMS.validate(&errs)
 	c.PolicyConfig.validate(&errs)
+	c.Oversight.validate(&errs)
 	return errs.orNil()
 }
