@@ -91,6 +91,8 @@ type Main struct {
 	ln     net.Listener
 	// oversight is human oversight as wire_oversight.go wires it.
 	oversight *oversightWiring
+	// policyState is the live policy's health, for the management system's checks.
+	policyState *policyState
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -215,11 +217,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if masker != nil {
 		m.goBackground(func() { purgeVault(bg, m.Log, m.store.PIIVault(), 10*time.Minute) })
 	}
-	aimsSvc, err := m.wireAIMS(bg, mux, inv, keys, registry)
+	aimsSvc, err := m.wireAIMS(bg, mux, inv, keys, registry, m.policyState, piiRoutes{cfg})
 	if err != nil {
 		return fmt.Errorf("couldn't start the AI management system: %w", err)
 	}
-	if err = m.wireOversight(bg, mux, keys, inv, registry); err != nil {
+	if err = m.wireOversight(bg, mux, keys, inv, registry, aimsSvc); err != nil {
 		return err
 	}
 	holder := oversightHolder{m.oversight.approvals}
