@@ -53,6 +53,16 @@ type Config struct {
 
 	// Ledger tunes the tamper-evident ledger.
 	Ledger LedgerConfig `yaml:"ledger"`
+
+	// Providers are the model providers the LLM gateway (/v1/chat/completions,
+	// /v1/responses, /v1/embeddings, /v1/messages) forwards to, routed by model name.
+	// None means the model routes answer that no provider serves the model.
+	Providers []ProviderConfig `yaml:"providers"`
+
+	// Prices give what models cost per million tokens, by model pattern (first match
+	// wins), for usage accounting, budgets and the cost metrics. A model with no price
+	// costs 0.
+	Prices []Price `yaml:"prices"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -106,6 +116,7 @@ func (c *Config) ApplyDefaults() {
 		c.HTTP.ReadHeaderTimeout = 10 * time.Second
 	}
 	c.Ledger.applyDefaults()
+	c.applyProviderDefaults()
 }
 
 // DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
@@ -151,5 +162,6 @@ func (c *Config) Validate() error {
 	}
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
+	c.validateProviders(&errs)
 	return errs.orNil()
 }
