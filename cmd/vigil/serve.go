@@ -23,7 +23,6 @@ import (
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/keyring"
 	"github.com/vigil-gateway/vigil/internal/ledger"
-	"github.com/vigil-gateway/vigil/internal/llmproxy"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
 	"github.com/vigil-gateway/vigil/internal/store/sqlite"
 	"github.com/vigil-gateway/vigil/internal/vigil"
@@ -179,7 +178,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	errs := web.Errors{Log: m.Log}
 	mux := web.NewMux(errs)
 	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv}).Register(mux)
-	(&llmproxy.Proxy{Log: m.Log, Auth: keys}).Register(mux)
+	if _, err := m.wireLLM(mux, nil, keys, nil, registry); err != nil {
+		return err
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

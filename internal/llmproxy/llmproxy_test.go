@@ -105,7 +105,7 @@ func TestChatCompletionMasksOutboundAndRestoresInbound(t *testing.T) {
 		t.Fatalf("provider got %d requests", len(reqs))
 	}
 	got := string(reqs[0].Body)
-	if strings.Contains(got, email) || !strings.Contains(got, "<EMAIL_1>") || !strings.Contains(got, `"unknown_field":{"kept":true}`) {
+	if strings.Contains(got, email) || !strings.Contains(got, "<EMAIL_ADDRESS_1>") || !strings.Contains(got, `"unknown_field":{"kept":true}`) {
 		t.Errorf("provider received %s; want the email masked and unknown fields untouched", got)
 	}
 	if reqs[0].Header["Authorization"] != "Bearer "+providerKey || strings.Contains(strings.Join(mapValues(reqs[0].Header), " "), agentKey) {
@@ -115,7 +115,7 @@ func TestChatCompletionMasksOutboundAndRestoresInbound(t *testing.T) {
 		t.Error("Vigil's session header reached the provider")
 	}
 	// Policy saw the parameters but no content.
-	acts := r.policy.actions()
+	acts := r.policy.Actions()
 	if len(acts) != 1 || acts[0].Args["temperature"] != 0.2 || acts[0].Model.Provider != "fake-openai" || acts[0].SessionID != "conv-7" {
 		t.Fatalf("policy saw %+v", acts)
 	}
@@ -123,7 +123,7 @@ func TestChatCompletionMasksOutboundAndRestoresInbound(t *testing.T) {
 		t.Errorf("policy args carry message content: %s", raw)
 	}
 	// The ledger holds the request (masked) and the response (as the agent got it).
-	reqEv, respEv := r.ledger.ofType(vigil.EventModelRequest), r.ledger.ofType(vigil.EventModelResponse)
+	reqEv, respEv := r.ledger.OfType(vigil.EventModelRequest), r.ledger.OfType(vigil.EventModelResponse)
 	if len(reqEv) != 1 || len(respEv) != 1 {
 		t.Fatalf("ledger: %d requests, %d responses", len(reqEv), len(respEv))
 	}
@@ -137,8 +137,8 @@ func TestChatCompletionMasksOutboundAndRestoresInbound(t *testing.T) {
 	if respEv[0].Counts["pii.in.EMAIL_ADDRESS"] != 1 || respEv[0].Attrs["status"] != "200" {
 		t.Errorf("response entry %+v", respEv[0])
 	}
-	if len(r.usage.got) != 1 || r.usage.got[0].InputTokens != in {
-		t.Errorf("usage sink got %+v", r.usage.got)
+	if len(r.usage.All()) != 1 || r.usage.All()[0].InputTokens != in {
+		t.Errorf("usage sink got %+v", r.usage.All())
 	}
 }
 
@@ -191,7 +191,7 @@ func TestChatStreamRestoresSplitTokensAndHidesUsageNotAskedFor(t *testing.T) {
 			if got := r.received()[0]; !strings.Contains(got, `"include_usage":true`) || strings.Contains(got, email) {
 				t.Errorf("provider received %s; want include_usage asked for and the email masked", got)
 			}
-			respEv := r.ledger.ofType(vigil.EventModelResponse)
+			respEv := r.ledger.OfType(vigil.EventModelResponse)
 			if len(respEv) != 1 || respEv[0].Counts["tokens.out"] == 0 || !strings.Contains(string(respEv[0].Body), email) {
 				t.Fatalf("response entry %+v body %s: want usage from the stream and the assembled answer", respEv, respEv[0].Body)
 			}
@@ -244,11 +244,11 @@ func TestToolCallsAreJudged(t *testing.T) {
 				if strings.Contains(strings.Join(r.received(), ""), email) {
 					t.Error("the provider received the unmasked address")
 				}
-				dec := r.ledger.ofType(vigil.EventDecision)
+				dec := r.ledger.OfType(vigil.EventDecision)
 				if len(dec) != 1 || dec[0].Attrs["tool"] != tc.tool || (dec[0].Decision == vigil.Allow) != tc.allowed {
 					t.Errorf("decision entries %+v", dec)
 				}
-				resp := r.ledger.ofType(vigil.EventModelResponse)
+				resp := r.ledger.OfType(vigil.EventModelResponse)
 				if len(resp) != 1 || resp[0].Attrs["tool_calls_removed"] != map[bool]string{true: "0", false: "1"}[tc.allowed] {
 					t.Errorf("response entries %+v", resp)
 				}
@@ -457,7 +457,7 @@ func TestErrorsUseEachAPIsShape(t *testing.T) {
 		})
 	}
 	// A denied call and a failed one are both in the ledger.
-	if n := len(r.ledger.ofType(vigil.EventModelRequest)); n < 5 {
+	if n := len(r.ledger.OfType(vigil.EventModelRequest)); n < 5 {
 		t.Errorf("ledger has %d request entries, want the denied and the forwarded ones", n)
 	}
 }
@@ -475,7 +475,7 @@ func TestUpstreamTimeouts(t *testing.T) {
 	if resp.StatusCode != 504 || str(body, "type") != "error" || !strings.Contains(str(body, "error", "message"), "did not answer within") {
 		t.Errorf("total timeout: %d %v", resp.StatusCode, body)
 	}
-	ends := r.ledger.ofType(vigil.EventModelResponse)
+	ends := r.ledger.OfType(vigil.EventModelResponse)
 	if len(ends) != 1 || ends[0].Attrs["status"] != "504" || ends[0].Attrs["error"] == "" {
 		t.Errorf("response entries %+v; want the timeout recorded", ends)
 	}
@@ -566,10 +566,10 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		t.Fatal("the upstream call was not cancelled when the agent went away")
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(r.ledger.ofType(vigil.EventModelResponse)) == 0 && time.Now().Before(deadline) {
+	for len(r.ledger.OfType(vigil.EventModelResponse)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	ends := r.ledger.ofType(vigil.EventModelResponse)
+	ends := r.ledger.OfType(vigil.EventModelResponse)
 	if len(ends) != 1 || ends[0].Attrs["error"] == "" {
 		t.Errorf("response entries %+v; want the broken-off stream recorded", ends)
 	}
@@ -607,7 +607,7 @@ func TestEmbeddingsAreMaskedAndMetered(t *testing.T) {
 	if strings.Contains(r.received()[0], email) {
 		t.Error("the provider received the unmasked address")
 	}
-	ends := r.ledger.ofType(vigil.EventModelResponse)
+	ends := r.ledger.OfType(vigil.EventModelResponse)
 	if len(ends) != 1 || ends[0].Counts["tokens.in"] != 3 {
 		t.Errorf("response entries %+v; want 3 input tokens", ends)
 	}
