@@ -39,8 +39,8 @@ type llmRig struct {
 func llmConfig(fakeURL string) *config.Config {
 	cfg := config.Default()
 	cfg.Providers = []config.ProviderConfig{
-		{Name: "fake-openai", Type: config.ProviderOpenAI, BaseURL: fakeURL + "/v1", APIKeyEnv: "FAKE_PROVIDER_KEY", Models: []string{"fake-gpt*", "fake-embed", "deny-*"}},
-		{Name: "fake-anthropic", Type: config.ProviderAnthropic, BaseURL: fakeURL + "/v1", APIKeyEnv: "FAKE_PROVIDER_KEY", Models: []string{"fake-claude*"}},
+		{Name: "fake-openai", Type: config.ProviderOpenAI, BaseURL: fakeURL + "/v1", APIKeyEnv: "FAKE_PROVIDER_KEY", Models: []string{"fake-gpt*", "fake-embed", "deny-gpt*"}},
+		{Name: "fake-anthropic", Type: config.ProviderAnthropic, BaseURL: fakeURL + "/v1", APIKeyEnv: "FAKE_PROVIDER_KEY", Models: []string{"fake-claude*", "deny-claude*"}},
 	}
 	cfg.Prices = []config.Price{{Model: "fake-gpt*", Input: 2.5, Output: 10}, {Model: "fake-claude*", Input: 3, Output: 15}}
 	cfg.ApplyDefaults()

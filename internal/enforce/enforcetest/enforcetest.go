@@ -235,7 +235,6 @@ func (u *Usage) AddUsage(_ context.Context, _ vigil.Action, us enforce.Usage) er
 	return nil
 }
 
-
 // All returns the usage reported so far.
 func (u *Usage) All() []enforce.Usage {
 	u.mu.Lock()
