@@ -49,7 +49,9 @@ func llmConfig(fakeURL string) *config.Config {
 
 // newLLMRig starts a fake provider and a gateway configured for it, and registers an
 // agent.
-func newLLMRig(t *testing.T) *llmRig {
+func newLLMRig(t *testing.T) *llmRig { return newLLMRigB(t) }
+
+func newLLMRigB(t testing.TB) *llmRig {
 	t.Helper()
 	fake := fakeprovider.New(fakeprovider.Options{APIKey: fakeKey})
 	fs := httptest.NewServer(fake)
@@ -68,11 +70,11 @@ func newLLMRig(t *testing.T) *llmRig {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	st, agent := call(t, "POST", m.URL()+"/api/agents", adminToken, map[string]any{"name": "support-bot", "system": "support"})
-	if st != 201 {
-		t.Fatalf("create agent = %d %v", st, agent)
+	key, err := benchAgent(context.Background(), m.URL(), adminToken)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return &llmRig{m: m, fake: fake, fakeURL: fs.URL, agentKey: agent["api_key"].(string), url: m.URL()}
+	return &llmRig{m: m, fake: fake, fakeURL: fs.URL, agentKey: key, url: m.URL()}
 }
 
 // governed serves the model routes of the rig's gateway through wireLLM on a
@@ -217,7 +219,7 @@ func TestLLMGatewayThroughMain(t *testing.T) {
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`vigil_llm_tokens_total{agent="support-bot",direction="input",model="fake-gpt",system="support"}`, `vigil_llm_cost_micros_total{agent="support-bot",model="fake-claude",system="support"}`} {
+	for _, want := range []string{`vigil_llm_tokens_total{agent="bench-agent",direction="input",model="fake-gpt",system="bench"}`, `vigil_llm_cost_micros_total{agent="bench-agent",model="fake-claude",system="bench"}`} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

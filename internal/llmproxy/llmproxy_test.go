@@ -612,3 +612,43 @@ func TestEmbeddingsAreMaskedAndMetered(t *testing.T) {
 		t.Errorf("response entries %+v; want 3 input tokens", ends)
 	}
 }
+
+// benchProxy measures the ingress alone: HTTP in, parse, route, Begin and End with an
+// in-memory ledger and no PII engine (their costs belong to their packages), the
+// reverse proxy, the answer's handling, HTTP out, against the in-process fake provider.
+func benchProxy(b *testing.B, path, body string) {
+	r := newRig(b)
+	r.proxy.Pipeline.PII = nil
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", r.url+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+agentKey)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkProxyChat(b *testing.B) {
+	benchProxy(b, "/v1/chat/completions", `{"model":"fake-gpt","messages":[{"role":"user","content":"Please email jane.doe@acme.example about order 1234."}]}`)
+}
+
+func BenchmarkProxyChatStream(b *testing.B) {
+	benchProxy(b, "/v1/chat/completions", `{"model":"fake-gpt","stream":true,"messages":[{"role":"user","content":"Please email jane.doe@acme.example about order 1234."}]}`)
+}
+
+func BenchmarkProxyMessagesStream(b *testing.B) {
+	benchProxy(b, "/v1/messages", `{"model":"fake-claude","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"Please email jane.doe@acme.example about order 1234."}]}`)
+}

@@ -58,11 +58,12 @@ func appendEvent(b []byte, name string, data []byte) []byte {
 	return append(b, '\n')
 }
 
-// SSEReader reads server-sent events from a stream.
+// SSEReader reads server-sent events from a stream. Lines end with "\n" or "\r\n"
+// (every provider's choice); a bare "\r" is not taken as a line end.
 type SSEReader struct {
 	r   *bufio.Reader
 	raw []byte
-	// pending is set when the stream ended inside an event.
+	// err is the error that ended the stream, returned from then on.
 	err error
 }
 
@@ -102,21 +103,26 @@ func (s *SSEReader) Next() (Event, error) {
 		}
 		line = s.raw[lineStart(s.raw, start):]
 		if err != nil {
-			if err == io.EOF && len(s.raw) > 0 && (hasData || ev.Name != "") {
-				// The stream ended without the final blank line: deliver what we have.
+			if err == io.EOF && len(bytes.TrimSpace(s.raw)) > 0 {
+				// The stream ended without the final blank line: deliver what we have,
+				// completed with the missing line ends so it can be passed on as is.
 				s.err = io.EOF
-				s.parseLine(trimEOL(line), &ev, &data, &hasData)
-				ev.Raw = append(s.raw, "\n\n"[:2-trailingNewlines(s.raw)]...)
-				ev.Data = data
-				if !hasData {
-					ev.Data = nil
+				ls := lineStart(s.raw, start)
+				if len(line) > 0 {
+					s.raw = append(s.raw, '\n')
+					l := trimEOL(s.raw[ls:])
+					s.parseLine(l, &ev, &data, &hasData)
+					if len(l) > 0 {
+						s.raw = append(s.raw, '\n')
+					}
+				} else {
+					s.raw = append(s.raw, '\n')
+				}
+				ev.Raw = s.raw
+				if hasData {
+					ev.Data = data
 				}
 				return ev, nil
-			}
-			if err == io.EOF && len(bytes.TrimSpace(s.raw)) > 0 {
-				// Only comments or unknown fields before the end: pass them on.
-				s.err = io.EOF
-				return Event{Raw: append(s.raw, "\n\n"[:2-trailingNewlines(s.raw)]...)}, nil
 			}
 			s.err = err
 			return Event{}, err
@@ -145,14 +151,6 @@ func lineStart(raw []byte, start int) int {
 		return i + 1
 	}
 	return 0
-}
-
-func trailingNewlines(b []byte) int {
-	n := 0
-	for i := len(b) - 1; i >= 0 && n < 2 && b[i] == '\n'; i-- {
-		n++
-	}
-	return n
 }
 
 func trimEOL(l []byte) []byte {
