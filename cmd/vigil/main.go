@@ -46,6 +46,7 @@ func commands() []command {
 		{"fake-provider", "run a deterministic stand-in for the OpenAI and Anthropic APIs (demo, tests)", runFakeProvider},
 		{"bench", "load-test the LLM gateway against the fake provider and report added latency", runBench},
 		{"version", "print the version", runVersion},
+		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
 	}
 }
 

@@ -54,6 +54,9 @@ type Config struct {
 	// Ledger tunes the tamper-evident ledger.
 	Ledger LedgerConfig `yaml:"ledger"`
 
+	// PII configures detection and masking of personal data and secrets.
+	PII PIIConfig `yaml:"pii"`
+
 	// Providers are the model providers the LLM gateway (/v1/chat/completions,
 	// /v1/responses, /v1/embeddings, /v1/messages) forwards to, routed by model name.
 	// None means the model routes answer that no provider serves the model.
@@ -162,6 +165,7 @@ func (c *Config) Validate() error {
 	}
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
+	c.PII.validate(&errs)
 	c.validateProviders(&errs)
 	return errs.orNil()
 }
