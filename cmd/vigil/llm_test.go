@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/enforce/enforcetest"
 	"github.com/vigil-gateway/vigil/internal/fakeprovider"
 	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/pii"
 	"github.com/vigil-gateway/vigil/internal/web"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -78,15 +79,23 @@ func newLLMRigB(t testing.TB) *llmRig {
 }
 
 // governed serves the model routes of the rig's gateway through wireLLM on a
-// pipeline with the real ledger and agent keys, and stand-ins for the PII engine, the
-// policy engine and oversight (enforcetest: emails and card numbers are tokenized;
-// models and tools named deny* are denied, hold* need approval, a reviewer approves
-// hold_ok* and denies the rest).
+// pipeline with the real ledger, agent keys and PII engine (tokenize), and stand-ins
+// for the policy engine and oversight until they are in main (enforcetest: models and
+// tools named deny* are denied, hold* need approval, a reviewer approves hold_ok* and
+// denies the rest).
 func (r *llmRig) governed(t *testing.T) *enforcetest.Policy {
 	t.Helper()
 	m := r.m
 	policy := &enforcetest.Policy{}
-	pl := &enforce.Pipeline{PII: enforcetest.NewMasker(), Policy: policy, Oversight: &enforcetest.Holder{}, Ledger: m.ledger, Log: m.Log}
+	vault, ok := m.store.(interface{ PIIVault() pii.Vault })
+	if !ok {
+		t.Fatal("the store has no PII vault")
+	}
+	masker, _, err := gatewayPII(config.PIIConfig{Mode: "tokenize"}, m.keys, vault.PIIVault())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := &enforce.Pipeline{PII: masker, Policy: policy, Oversight: &enforcetest.Holder{}, Ledger: m.ledger, Log: m.Log}
 	keys := &auth.Service{Store: m.store.Auth(), Agents: m.store.Inventory(), Ledger: m.ledger}
 	mux := web.NewMux(web.Errors{Log: m.Log})
 	if _, err := m.wireLLM(mux, pl, keys, nil, prometheus.NewRegistry()); err != nil {
@@ -183,18 +192,22 @@ func (r *llmRig) post(t *testing.T, path, body string) (int, http.Header, map[st
 	return resp.StatusCode, resp.Header, out
 }
 
-// TestLLMGatewayThroughMain: the gateway as serve wires it today forwards a chat
-// completion to the configured provider with the provider's key, records both sides
-// in a ledger that verifies, and counts tokens and cost in /metrics.
+// TestLLMGatewayThroughMain: the gateway as serve wires it today masks personal data,
+// forwards a chat completion to the configured provider with the provider's key,
+// restores the answer, records both sides in a ledger that verifies, and counts tokens
+// and cost in /metrics.
 func TestLLMGatewayThroughMain(t *testing.T) {
 	r := newLLMRig(t)
-	st, _, body := r.post(t, "/v1/chat/completions", `{"model":"fake-gpt","messages":[{"role":"user","content":"hello there"}]}`)
-	if st != 200 || !strings.Contains(errMessage(body)+str(body, "choices", 0, "message", "content"), "You said: hello there") {
+	st, _, body := r.post(t, "/v1/chat/completions", `{"model":"fake-gpt","messages":[{"role":"user","content":"hello there, I am jane.doe@example.com"}]}`)
+	if st != 200 || str(body, "choices", 0, "message", "content") != "You said: hello there, I am jane.doe@example.com" {
 		t.Fatalf("chat = %d %v", st, body)
 	}
 	reqs := r.fake.Requests()
 	if len(reqs) != 1 || reqs[0].Header["Authorization"] != "Bearer "+fakeKey {
 		t.Fatalf("provider got %+v; want one request with the provider key", reqs)
+	}
+	if got := string(reqs[0].Body); strings.Contains(got, "jane.doe@") || !strings.Contains(got, "<EMAIL_ADDRESS_") {
+		t.Errorf("provider received %s; want the address tokenized (pii.mode defaults to tokenize)", got)
 	}
 	st, _, body = r.post(t, "/v1/messages", `{"model":"fake-claude","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
 	if st != 200 || str(body, "content", 0, "text") != "You said: hi" {
@@ -237,7 +250,7 @@ func TestLLMGatewayThroughMain(t *testing.T) {
 func TestPersonalDataIsMaskedAndRestored(t *testing.T) {
 	r := newLLMRig(t)
 	r.governed(t)
-	const email, card = "jane.doe@acme.example", "4111 1111 1111 1111"
+	const email, card = "jane.doe@example.com", "4111 1111 1111 1111"
 	st, _, body := r.post(t, "/v1/chat/completions", `{"model":"fake-gpt","messages":[{"role":"user","content":"Refund card `+card+` and mail `+email+`"}]}`)
 	if got, want := str(body, "choices", 0, "message", "content"), "You said: Refund card "+card+" and mail "+email; st != 200 || got != want {
 		t.Fatalf("chat = %d %q, want %q", st, got, want)

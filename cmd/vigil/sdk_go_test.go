@@ -24,7 +24,7 @@ func TestOpenAIGoSDK(t *testing.T) {
 	r.governed(t)
 	ctx := context.Background()
 	client := openai.NewClient(option.WithBaseURL(r.url+"/v1"), option.WithAPIKey(r.agentKey), option.WithMaxRetries(0))
-	const email = "ana.lopez@clinic.example"
+	const email = "ana.lopez@example.com"
 	user := func(s string) openai.ChatCompletionNewParams {
 		return openai.ChatCompletionNewParams{Model: "fake-gpt", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(s)},
 			Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: "send_email"})}}

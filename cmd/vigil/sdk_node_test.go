@@ -38,7 +38,7 @@ func TestNodeSDKs(t *testing.T) {
 		t.Fatalf("node --test failed: %v\n%s", err, out)
 	}
 	t.Logf("node --test:\n%s", out)
-	if got := r.received(); strings.Contains(got, "node.user@shop.example") || !strings.Contains(got, "<EMAIL_ADDRESS_") {
+	if got := r.received(); strings.Contains(got, "node.user@example.org") || !strings.Contains(got, "<EMAIL_ADDRESS_") {
 		t.Errorf("the provider received the address unmasked (or no masked one): %s", got)
 	}
 	for _, q := range r.fake.Requests() {

@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/config"
 	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/llmproxy"
+	"github.com/vigil-gateway/vigil/internal/pii"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 	"github.com/vigil-gateway/vigil/internal/web"
 )
@@ -32,7 +33,9 @@ func (m *Main) wireLLM(mux *web.Mux, pl *enforce.Pipeline, agents llmproxy.Agent
 		return nil, err
 	}
 	if pl == nil {
-		pl = m.pipelineWithoutEngines(reg)
+		if pl, err = m.pipelineWithoutEngines(reg); err != nil {
+			return nil, err
+		}
 	}
 	p := &llmproxy.Proxy{
 		Log: m.Log, Auth: agents, Pipeline: pl, Router: router, Prices: pricesFrom(m.Config.Prices),
@@ -78,19 +81,28 @@ func pricesFrom(cfgs []config.Price) llmproxy.Prices {
 }
 
 // pipelineWithoutEngines is the pipeline the gateway runs while serve.go constructs
-// no shared one: the real ledger (every call recorded before it is forwarded), no PII
-// masking, a policy that allows every call (rule "no-policy-engine", so the ledger
-// says why), and an oversight step that refuses to hold (nothing can require approval
-// without a policy engine anyway). The lead replaces it by passing the shared pipeline
-// with the PII engine, the policy engine and oversight.
-func (m *Main) pipelineWithoutEngines(reg prometheus.Registerer) *enforce.Pipeline {
-	return &enforce.Pipeline{
+// no shared one: the real ledger (every call recorded before it is forwarded), the PII
+// engine as the pii: section configures it (tokenize by default), a policy that allows
+// every call (rule "no-policy-engine", so the ledger says why), and an oversight step
+// that refuses to hold (nothing can require approval without a policy engine anyway).
+// The lead replaces it by passing the shared pipeline with the policy engine and
+// oversight.
+func (m *Main) pipelineWithoutEngines(reg prometheus.Registerer) (*enforce.Pipeline, error) {
+	pl := &enforce.Pipeline{
 		Policy:    allowAll{},
 		Oversight: noOversight{},
 		Ledger:    m.ledger,
 		Log:       m.Log,
 		Metrics:   enforce.NewMetrics(reg),
 	}
+	if v, ok := m.store.(interface{ PIIVault() pii.Vault }); ok {
+		masker, _, err := gatewayPII(m.Config.PII, m.keys, v.PIIVault())
+		if err != nil {
+			return nil, fmt.Errorf("couldn't set up PII masking: %w", err)
+		}
+		pl.PII = masker
+	}
+	return pl, nil
 }
 
 type allowAll struct{}

@@ -3,9 +3,9 @@
 // (with stand-in PII masking, policy and oversight) and passes VIGIL_URL and
 // VIGIL_AGENT_KEY; afterwards it checks what the provider received and the ledger.
 //
-// Conventions of the stand-ins: email addresses under .example are tokenized on the
-// way out and restored on the way back; tools and models named deny* are denied,
-// hold_ok* are held and approved by a (fake) reviewer.
+// The PII engine tokenizes email addresses on the way out and restores them on the way
+// back. Conventions of the policy and oversight stand-ins: tools and models named
+// deny* are denied, hold_ok* are held and approved by a (fake) reviewer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -17,7 +17,7 @@ if (!base || !key) throw new Error('VIGIL_URL and VIGIL_AGENT_KEY must be set (r
 
 const openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: key, maxRetries: 0 });
 const anthropic = new Anthropic({ baseURL: base, apiKey: key, maxRetries: 0 });
-const email = 'node.user@shop.example';
+const email = 'node.user@example.org';
 const tools = [{ type: 'function', function: { name: 'send_email', parameters: { type: 'object', properties: { to: { type: 'string' } } } } }];
 const atools = [{ name: 'send_email', input_schema: { type: 'object', properties: { to: { type: 'string' } } } }];
 
