@@ -36,6 +36,14 @@ pii-eval: ## measure PII accuracy (precision/recall/F1 per entity) on ../shared/
 bench-pii: ## run the PII engine benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/pii/
 
+.PHONY: demo-records
+demo-records: ## import the demo ISO 42001 records (examples/records) into a running Vigil (needs VIGIL_TOKEN)
+	$(GO) run ./cmd/vigil records import examples/records
+
+.PHONY: fuzz-records
+fuzz-records: ## fuzz the YAML record parser for 60s
+	$(GO) test -run XXX -fuzz FuzzParseRecords -fuzztime 60s ./internal/aims/
+
 .PHONY: loadtest
 loadtest: build ## load-test the LLM gateway: Vigil vs the fake provider directly (throughput, added latency, RSS)
 	bin/vigil bench --concurrency 1,32 --duration 30s

@@ -43,6 +43,8 @@ func commands() []command {
 		{"agents", "create, list, suspend and resume agents; issue and rotate their keys", runAgents},
 		{"systems", "register and list AI systems; suspend a whole system", runSystems},
 		{"tokens", "create, list and revoke admin and role tokens", runTokens},
+		{"records", "import and export ISO/IEC 42001 records as YAML; SoA, health checks, incidents", runRecords},
+		{"evidence", "export a signed evidence bundle for a period; verify one offline", runEvidence},
 		{"fake-provider", "run a deterministic stand-in for the OpenAI and Anthropic APIs (demo, tests)", runFakeProvider},
 		{"bench", "load-test the LLM gateway against the fake provider and report added latency", runBench},
 		{"version", "print the version", runVersion},

@@ -200,6 +200,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
+	if _, err := m.wireAIMS(bg, mux, inv, keys, registry); err != nil {
+		return fmt.Errorf("couldn't start the AI management system: %w", err)
+	}
 	m.goBackground(func() {
 		if err := m.ledger.Run(bg); err != nil {
 			m.Log.Error("ledger integrity failure; stopping", "err", err)

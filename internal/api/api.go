@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/vigil-gateway/vigil/internal/aims"
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/vigil"
@@ -27,11 +28,19 @@ type Server struct {
 	Auth      Authenticator
 	Keys      *auth.Service
 	Inventory *inventory.Service
+	// AIMS, when set, serves the ISO/IEC 42001 records (records.go); AIMSSources are
+	// where the SoA draws automatic evidence; AIMSHealth runs health checks on demand.
+	AIMS        *aims.Service
+	AIMSSources aims.Sources
+	AIMSHealth  *aims.Health
 }
 
 // Register adds the API's routes to mux.
 func (s *Server) Register(mux *web.Mux) {
 	s.registerRegistry(mux)
+	if s.AIMS != nil {
+		s.RegisterRecords(mux)
+	}
 }
 
 type ctxKey int

@@ -57,6 +57,10 @@ type Config struct {
 	// PII configures detection and masking of personal data and secrets.
 	PII PIIConfig `yaml:"pii"`
 
+	// AIMS tunes the ISO/IEC 42001 management system (health checks, risk scale,
+	// Art. 73 clocks, automatic incidents).
+	AIMS AIMSConfig `yaml:"aims"`
+
 	// Providers are the model providers the LLM gateway (/v1/chat/completions,
 	// /v1/responses, /v1/embeddings, /v1/messages) forwards to, routed by model name.
 	// None means the model routes answer that no provider serves the model.
@@ -119,6 +123,7 @@ func (c *Config) ApplyDefaults() {
 		c.HTTP.ReadHeaderTimeout = 10 * time.Second
 	}
 	c.Ledger.applyDefaults()
+	c.AIMS.applyDefaults()
 	c.applyProviderDefaults()
 }
 
@@ -166,6 +171,7 @@ func (c *Config) Validate() error {
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
 	c.PII.validate(&errs)
+	c.AIMS.validate(&errs)
 	c.validateProviders(&errs)
 	return errs.orNil()
 }

@@ -6,6 +6,7 @@ package storetest
 import (
 	"testing"
 
+	"github.com/vigil-gateway/vigil/internal/aims"
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/ledger"
@@ -19,6 +20,7 @@ type Stores struct {
 	Auth      auth.Store
 	Ledger    ledger.Store
 	PIIVault  pii.Vault
+	AIMS      aims.Store
 }
 
 // Run runs the whole suite. open MUST return stores over a new empty database each
@@ -28,4 +30,5 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Auth", func(t *testing.T) { testAuth(t, open(t)) })
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
 	t.Run("PIIVault", func(t *testing.T) { testPIIVault(t, open(t)) })
+	t.Run("AIMS", func(t *testing.T) { testAIMS(t, open(t)) })
 }
