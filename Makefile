@@ -50,7 +50,7 @@ loadtest: build ## load-test the LLM gateway: Vigil vs the fake provider directl
 
 .PHONY: soak
 soak: build ## keep the LLM gateway under load for 5 minutes and report its memory (RSS) over time
-	bin/vigil bench --concurrency 32 --duration 5m --rss-every 5s
+	bin/vigil bench --concurrency 32 --duration 5m --rss-every 10s --skip-direct
 
 .PHONY: bench-llm
 bench-llm: ## run the LLM gateway's Go benchmarks (parsing, SSE, the proxy alone)

@@ -52,7 +52,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "bench", "[--concurrency 1,32] [--duration 10s] [--stream] [--config FILE]", benchUsage)
 	levels := fs.String("concurrency", "1,32", "comma-separated `LIST` of concurrency levels")
 	duration := fs.Duration("duration", 10*time.Second, "how long each phase runs")
-	warmup := fs.Duration("warmup", 2*time.Second, "warm-up before each concurrency level")
+	warmup := fs.Duration("warmup", 2*time.Second, "warm-up before each measured phase")
+	skipDirect := fs.Bool("skip-direct", false, "don't measure the fake provider directly (soak runs)")
 	stream := fs.Bool("stream", false, "request streamed answers (SSE)")
 	cfgPath := fs.String("config", "", "Vigil configuration `FILE` to serve with (its providers are replaced by the fake)")
 	dataDir := fs.String("data", "", "data `DIR` for Vigil (default: a temporary directory, removed afterwards)")
@@ -135,21 +136,30 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	rss := &rssSampler{pid: vigilProc.Process.Pid}
 	go rss.run(ctx, *rssEvery)
+	measuring := func(on bool) { rss.mu.Lock(); rss.on = on; rss.mu.Unlock() }
 
 	var results []benchResult
 	for _, c := range conc {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConns: c, MaxIdleConnsPerHost: c, DisableCompression: true, IdleConnTimeout: time.Minute}}
-		direct := load(ctx, client, fakeURL+"/v1/chat/completions", "Bearer x", body, c, *warmup, *duration)
-		direct.Target = "direct"
+		direct := benchResult{Target: "direct", Concurrency: c}
+		if !*skipDirect {
+			direct = load(ctx, client, fakeURL+"/v1/chat/completions", "Bearer x", body, c, *warmup, *duration)
+			direct.Target = "direct"
+		}
+		measuring(true)
 		through := load(ctx, client, vigilURL+"/v1/chat/completions", "Bearer "+key, body, c, *warmup, *duration)
+		measuring(false)
 		through.Target = "vigil"
 		for _, r := range []benchResult{direct, through} {
+			if r.Requests == 0 && r.Target == "direct" && *skipDirect {
+				continue
+			}
 			results = append(results, r)
 			if !*jsonOut {
 				fmt.Fprintf(out, "%-7s %5d %9d %8.0f %8.3f %8.3f %8.3f %7d\n", r.Target, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Errors)
 			}
 		}
-		if !*jsonOut {
+		if !*jsonOut && !*skipDirect {
 			fmt.Fprintf(out, "  added by vigil at concurrency %d: p50 %+.3f ms, p90 %+.3f ms, p99 %+.3f ms\n", c, through.P50-direct.P50, through.P90-direct.P90, through.P99-direct.P99)
 		}
 		client.CloseIdleConnections()
@@ -164,8 +174,15 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if len(samples) > 0 {
 		n := len(samples)
 		q := max(1, n/4)
-		fmt.Fprintf(out, "vigil RSS: start %.1f MiB, max %.1f MiB, end %.1f MiB; mean of first quarter %.1f, last quarter %.1f (%d samples)\n",
-			samples[0], slices.Max(samples), samples[n-1], mean(samples[:q]), mean(samples[n-q:]), n)
+		fmt.Fprintf(out, "vigil RSS under load: start %.1f MiB, max %.1f MiB, end %.1f MiB; mean of first quarter %.1f, last quarter %.1f (%d samples every %s)\n",
+			samples[0], slices.Max(samples), samples[n-1], mean(samples[:q]), mean(samples[n-q:]), n, *rssEvery)
+		if n <= 120 {
+			fmt.Fprintf(out, "  samples (MiB):")
+			for _, x := range samples {
+				fmt.Fprintf(out, " %.0f", x)
+			}
+			fmt.Fprintln(out)
+		}
 	}
 	return nil
 }
@@ -321,10 +338,12 @@ func benchAgent(ctx context.Context, base, admin string) (string, error) {
 	return out.APIKey, nil
 }
 
-// rssSampler samples a process's resident set size from /proc.
+// rssSampler samples a process's resident set size from /proc while on is set (the
+// phases that load Vigil).
 type rssSampler struct {
 	pid     int
 	mu      sync.Mutex
+	on      bool
 	samples []float64
 }
 
@@ -334,7 +353,9 @@ func (s *rssSampler) run(ctx context.Context, every time.Duration) {
 	for {
 		if mib, ok := rssMiB(s.pid); ok {
 			s.mu.Lock()
-			s.samples = append(s.samples, mib)
+			if s.on {
+				s.samples = append(s.samples, mib)
+			}
 			s.mu.Unlock()
 		}
 		select {

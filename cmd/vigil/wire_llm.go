@@ -60,7 +60,7 @@ func providersFrom(cfgs []config.ProviderConfig, getenv func(string) string) (ll
 			retries = *c.Retries
 		}
 		p, err := llmproxy.NewProvider(llmproxy.ProviderOptions{
-			Name: c.Name, Type: c.Type, BaseURL: c.BaseURL, APIKey: key, Models: c.Models, Headers: c.Headers,
+			Name: c.Name, Type: c.Type, BaseURL: c.BaseURL, APIKey: key, APIKeyHeader: c.APIKeyHeader, Models: c.Models, Headers: c.Headers,
 			ConnectTimeout: c.Timeouts.Connect, FirstByteTimeout: c.Timeouts.FirstByte, TotalTimeout: c.Timeouts.Total,
 			Retries: retries, MaxIdleConns: c.MaxIdleConns,
 		})

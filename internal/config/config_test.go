@@ -130,6 +130,8 @@ func TestProviderValidation(t *testing.T) {
 		{"duplicate name", "providers:\n  - {name: a, type: openai, models: ['*']}\n  - {name: a, type: anthropic, models: ['*']}\n", []string{`line 3: providers[1].name: "a" is already the name of providers[0]`}},
 		{"unknown type", "providers:\n  - {name: a, type: gemini, models: ['*']}\n", []string{`providers[0].type: "gemini" is not one of openai, anthropic`}},
 		{"bad url", "providers:\n  - {name: a, type: openai, base_url: 'ftp://x', models: ['*']}\n", []string{"providers[0].base_url"}},
+		{"azure", "providers:\n  - {name: a, type: openai, base_url: 'https://x.example/openai/deployments/d?api-version=1', api_key_env: SET_KEY, api_key_header: api-key, models: ['*']}\n", nil},
+		{"key header without key", "providers:\n  - {name: a, type: openai, api_key_header: api-key, models: ['*']}\n", []string{"providers[0].api_key_header: must be a header name, and needs api_key_env"}},
 		{"missing env", "providers:\n  - {name: a, type: openai, api_key_env: VIGIL_TEST_UNSET_KEY, models: ['*']}\n", []string{"providers[0].api_key_env: environment variable VIGIL_TEST_UNSET_KEY is empty or unset"}},
 		{"no models", "providers:\n  - {name: a, type: openai}\n", []string{"providers[0].models: needs at least one model pattern"}},
 		{"secret header", "providers:\n  - {name: a, type: openai, models: ['*'], headers: {Authorization: x}}\n", []string{"providers[0].headers.Authorization: is set by Vigil"}},

@@ -41,13 +41,17 @@ type ProviderConfig struct {
 	// BaseURL is where the API lives; a route's path after "/v1" is appended to it,
 	// e.g. https://api.openai.com/v1 + /chat/completions. Default
 	// https://api.openai.com/v1 for openai and https://api.anthropic.com/v1 for
-	// anthropic. http:// is allowed (local servers, the fake provider).
+	// anthropic. http:// is allowed (local servers, the fake provider). A query
+	// (Azure's ?api-version=…) is kept on every request.
 	BaseURL string `yaml:"base_url"`
 	// APIKeyEnv names the environment variable that holds the provider's API key. It
 	// must be set and non-empty when Vigil starts. Empty means the provider takes no key
 	// (a local server). The key is sent as "Authorization: Bearer" to openai providers
-	// and as "x-api-key" to anthropic ones.
+	// and as "x-api-key" to anthropic ones, unless APIKeyHeader says otherwise.
 	APIKeyEnv string `yaml:"api_key_env"`
+	// APIKeyHeader, if set, is the header that carries the key as it is, instead of
+	// the type's default: "api-key" for Azure OpenAI, for example.
+	APIKeyHeader string `yaml:"api_key_header"`
 	// Models are the request model names this provider serves, as patterns where '*'
 	// matches any run of characters and '?' one character ("gpt-*", "claude-*", "*").
 	// Providers are tried in order and the first whose pattern matches takes the call,
@@ -161,8 +165,8 @@ func (c *Config) validateProviders(errs *FieldErrors) {
 		default:
 			errs.add(at+".type", "%q is not one of openai, anthropic", p.Type)
 		}
-		if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			errs.add(at+".base_url", "%q is not an http:// or https:// URL without query", p.BaseURL)
+		if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			errs.add(at+".base_url", "%q is not an http:// or https:// URL", p.BaseURL)
 		}
 		if p.APIKeyEnv != "" && os.Getenv(p.APIKeyEnv) == "" {
 			errs.add(at+".api_key_env", "environment variable %s is empty or unset", p.APIKeyEnv)
@@ -174,6 +178,9 @@ func (c *Config) validateProviders(errs *FieldErrors) {
 			if strings.TrimSpace(m) == "" || strings.ContainsAny(m, " \t\n") {
 				errs.add(fmt.Sprintf("%s.models[%d]", at, j), "%q is not a model pattern", m)
 			}
+		}
+		if h := p.APIKeyHeader; h != "" && (strings.ContainsAny(h, " :\r\n") || p.APIKeyEnv == "") {
+			errs.add(at+".api_key_header", "must be a header name, and needs api_key_env")
 		}
 		for k, v := range p.Headers {
 			switch http.CanonicalHeaderKey(k) {

@@ -250,19 +250,7 @@ func fetchModels(ctx context.Context, prov *Provider) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if prov.APIKey != "" {
-		if prov.Type == TypeAnthropic {
-			req.Header.Set("X-Api-Key", prov.APIKey)
-		} else {
-			req.Header.Set("Authorization", "Bearer "+prov.APIKey)
-		}
-	}
-	if prov.Type == TypeAnthropic {
-		req.Header.Set("Anthropic-Version", "2023-06-01")
-	}
-	for k, v := range prov.Headers {
-		req.Header.Set(k, v)
-	}
+	prov.authorize(req.Header)
 	resp, err := prov.transport.RoundTrip(req)
 	if err != nil {
 		return nil, err

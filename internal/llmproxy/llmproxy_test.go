@@ -652,3 +652,26 @@ func BenchmarkProxyChatStream(b *testing.B) {
 func BenchmarkProxyMessagesStream(b *testing.B) {
 	benchProxy(b, "/v1/messages", `{"model":"fake-claude","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"Please email jane.doe@acme.example about order 1234."}]}`)
 }
+
+// TestAzureStyleProvider: a base URL's query is kept and the key can travel in a
+// header of the provider's choosing.
+func TestAzureStyleProvider(t *testing.T) {
+	var gotURL, gotKey, gotAuth string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotURL, gotKey, gotAuth = r.URL.String(), r.Header.Get("Api-Key"), r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}`)
+	}))
+	defer up.Close()
+	r := newRig(t, func(o *llmproxy.ProviderOptions) {
+		o.BaseURL, o.APIKeyHeader = up.URL+"/openai/deployments/gpt?api-version=2024-10-21", "api-key"
+	})
+	resp := r.post(t, "/v1/chat/completions", `{"model":"fake-gpt","messages":[]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %v", resp.StatusCode, readJSON(t, resp))
+	}
+	resp.Body.Close()
+	if gotURL != "/openai/deployments/gpt/chat/completions?api-version=2024-10-21" || gotKey != providerKey || gotAuth != "" {
+		t.Errorf("upstream got %s with api-key %q and Authorization %q", gotURL, gotKey, gotAuth)
+	}
+}

@@ -26,6 +26,9 @@ type ProviderOptions struct {
 	BaseURL string
 	// APIKey is the provider's credential; empty sends none.
 	APIKey string
+	// APIKeyHeader, if set, carries APIKey as it is instead of the type's default
+	// ("Authorization: Bearer" for openai, "x-api-key" for anthropic).
+	APIKeyHeader string
 	// Models are the model name patterns this provider serves ('*', '?').
 	Models  []string
 	Headers map[string]string
@@ -95,12 +98,32 @@ func NewProvider(o ProviderOptions) (*Provider, error) {
 	return p, nil
 }
 
-// URL is the upstream URL for a route path such as "/v1/chat/completions".
+// URL is the upstream URL for a route path such as "/v1/chat/completions"; the base
+// URL's query (Azure's api-version) is kept.
 func (p *Provider) URL(path string) *url.URL {
 	u := *p.base
 	u.Path = p.base.Path + strings.TrimPrefix(path, "/v1")
 	u.RawPath = ""
 	return &u
+}
+
+// authorize sets the provider's credential on h.
+func (p *Provider) authorize(h http.Header) {
+	switch {
+	case p.APIKey == "":
+	case p.APIKeyHeader != "":
+		h.Set(p.APIKeyHeader, p.APIKey)
+	case p.Type == TypeAnthropic:
+		h.Set("X-Api-Key", p.APIKey)
+	default:
+		h.Set("Authorization", "Bearer "+p.APIKey)
+	}
+	if p.Type == TypeAnthropic && h.Get("Anthropic-Version") == "" {
+		h.Set("Anthropic-Version", "2023-06-01")
+	}
+	for k, v := range p.Headers {
+		h.Set(k, v)
+	}
 }
 
 // Serves reports whether one of the provider's patterns matches model.

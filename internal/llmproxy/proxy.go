@@ -204,22 +204,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	h.Set("Content-Type", "application/json")
-	switch c.provider.Type {
-	case TypeAnthropic:
-		if c.provider.APIKey != "" {
-			h.Set("X-Api-Key", c.provider.APIKey)
-		}
-		if h.Get("Anthropic-Version") == "" {
-			h.Set("Anthropic-Version", "2023-06-01")
-		}
-	default:
-		if c.provider.APIKey != "" {
-			h.Set("Authorization", "Bearer "+c.provider.APIKey)
-		}
-	}
-	for k, v := range c.provider.Headers {
-		h.Set(k, v)
-	}
+	c.provider.authorize(h)
 }
 
 // modifyResponse turns the provider's answer into the agent's. Errors go to
