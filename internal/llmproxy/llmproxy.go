@@ -60,6 +60,9 @@ type Proxy struct {
 	// ModelListTTL is how long a provider's own model list (used to expand wildcard
 	// patterns) is cached. Default 10m.
 	ModelListTTL time.Duration
+	// KeepAlive is how often a stream that waits on a tool call's verdict gets an SSE
+	// comment so clients and proxies keep it open. Default DefaultKeepAlive.
+	KeepAlive time.Duration
 
 	reverse *httputil.ReverseProxy
 	catalog catalog

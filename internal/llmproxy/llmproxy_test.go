@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/llmproxy"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 )
@@ -673,5 +674,34 @@ func TestAzureStyleProvider(t *testing.T) {
 	resp.Body.Close()
 	if gotURL != "/openai/deployments/gpt/chat/completions?api-version=2024-10-21" || gotKey != providerKey || gotAuth != "" {
 		t.Errorf("upstream got %s with api-key %q and Authorization %q", gotURL, gotKey, gotAuth)
+	}
+}
+
+// slowHolder approves after a delay, like a human.
+type slowHolder struct{ delay time.Duration }
+
+func (h slowHolder) Hold(ctx context.Context, r enforce.HoldRequest) (enforce.HoldResult, error) {
+	select {
+	case <-time.After(h.delay):
+		return enforce.HoldResult{ApprovalID: "ap-9", Status: "approved"}, nil
+	case <-ctx.Done():
+		return enforce.HoldResult{}, ctx.Err()
+	}
+}
+
+// TestStreamKeepsAliveWhileAToolCallIsHeld: a streamed answer whose tool call waits
+// for a human gets SSE comments meanwhile, then the approved call.
+func TestStreamKeepsAliveWhileAToolCallIsHeld(t *testing.T) {
+	r := newRig(t)
+	r.proxy.Pipeline.Oversight = slowHolder{delay: 400 * time.Millisecond}
+	r.proxy.KeepAlive = 50 * time.Millisecond
+	resp := r.post(t, "/v1/messages", `{"model":"fake-claude","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"call tool hold_x with {}"}]}`)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	s := string(raw)
+	keep := strings.Index(s, ": vigil: a tool call is waiting")
+	use := strings.Index(s, `"tool_use"`)
+	if keep < 0 || use < 0 || keep > use || strings.Count(s, ": vigil:") < 2 {
+		t.Errorf("stream %q; want keep-alive comments before the approved tool_use", s)
 	}
 }

@@ -22,6 +22,10 @@ import (
 // it whole to restore tokens and judge tool calls).
 const MaxAnswerBytes = 64 << 20
 
+// DefaultKeepAlive is how often a stream waiting on a tool call's verdict gets an SSE
+// comment.
+const DefaultKeepAlive = 15 * time.Second
+
 // SessionHeader lets an agent group its calls into a conversation in the ledger
 // (event.session) and in policy; optional.
 const SessionHeader = "X-Vigil-Session"
@@ -76,6 +80,12 @@ type call struct {
 	req      request
 	start    time.Time
 
+	// w is the agent's response writer, used only for keep-alives while a streamed
+	// tool call waits for a human (the reverse proxy's copy loop is then blocked in
+	// streamBody.Read, so nothing else writes).
+	w         http.ResponseWriter
+	streaming bool
+
 	mu      sync.Mutex
 	usage   enforce.Usage
 	removed int // tool calls removed
@@ -125,7 +135,7 @@ func (p *Proxy) handle(d dialect) web.HandlerFunc {
 			}
 			return err
 		}
-		c := &call{p: p, d: d, provider: prov, flight: f, req: req, start: time.Now()}
+		c := &call{p: p, d: d, provider: prov, flight: f, req: req, start: time.Now(), w: w}
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), callKey{}, c), prov.TotalTimeout)
 		defer cancel()
 		p.reverse.ServeHTTP(w, r.WithContext(ctx))
@@ -221,6 +231,7 @@ func modifyResponse(resp *http.Response) error {
 	ctx := resp.Request.Context()
 	if isEventStream(resp.Header) {
 		resp.ContentLength = -1
+		c.streaming = true
 		resp.Body = &streamBody{c: c, ctx: ctx, up: resp.Body, sse: NewSSEReader(resp.Body), filter: c.d.stream(c), status: resp.StatusCode}
 		return nil
 	}
@@ -291,6 +302,9 @@ func (c *call) setUsage(in, out int64) {
 // judge asks the pipeline about a tool call the model proposed. It may block while a
 // human decides.
 func (c *call) judge(ctx context.Context, name string, args []byte) enforce.Verdict {
+	if c.streaming {
+		defer c.keepAlive()()
+	}
 	v := c.flight.ToolCall(ctx, vigil.Tool{Name: name, Annotations: vigil.DefaultToolAnnotations()}, args)
 	c.mu.Lock()
 	if v.Allowed {
@@ -300,6 +314,36 @@ func (c *call) judge(ctx context.Context, name string, args []byte) enforce.Verd
 	}
 	c.mu.Unlock()
 	return v
+}
+
+// keepAlive sends an SSE comment every KeepAlive interval while a streamed answer
+// waits on a tool call's verdict (a human may take minutes; clients and proxies drop
+// silent streams). It returns the function that stops it, which returns only once no
+// keep-alive is being written.
+func (c *call) keepAlive() func() {
+	every := c.p.KeepAlive
+	if every <= 0 {
+		every = DefaultKeepAlive
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		rc := http.NewResponseController(c.w)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if _, err := io.WriteString(c.w, ": vigil: a tool call is waiting for a decision\n\n"); err != nil {
+					return
+				}
+				_ = rc.Flush()
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
 }
 
 // upstreamError is a provider's refusal or failure as the agent should see it.
