@@ -41,11 +41,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sc := scriptFor(lastText, toolResult)
-	if !sc.wait(r.Context()) {
-		return
-	}
-	if sc.status != 0 {
-		writeError(w, r, sc.status, fmt.Sprintf("scripted error %d", sc.status))
+	if !sc.prelude(w, r) {
 		return
 	}
 	var prompt strings.Builder

@@ -18,7 +18,6 @@ package fakeprovider
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -200,19 +199,23 @@ func scriptFor(last string, isToolResult bool) script {
 	return sc
 }
 
-// wait sleeps for the scripted delay or until the caller goes away.
-func (sc script) wait(ctx context.Context) bool {
-	if sc.delay == 0 {
-		return true
+// prelude plays the scripted delay and error. It reports whether the handler should
+// go on and answer normally.
+func (sc script) prelude(w http.ResponseWriter, r *http.Request) bool {
+	if sc.delay > 0 {
+		t := time.NewTimer(sc.delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return false
+		}
 	}
-	t := time.NewTimer(sc.delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
+	if sc.status != 0 {
+		writeError(w, r, sc.status, fmt.Sprintf("scripted error %d", sc.status))
 		return false
 	}
+	return true
 }
 
 // tokens is the fake's deterministic token count: words, at least 1.

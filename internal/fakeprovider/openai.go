@@ -65,11 +65,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if !sc.wait(r.Context()) {
-		return
-	}
-	if sc.status != 0 {
-		writeError(w, r, sc.status, fmt.Sprintf("scripted error %d", sc.status))
+	if !sc.prelude(w, r) {
 		return
 	}
 	var prompt strings.Builder
@@ -170,11 +166,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 		prompt.WriteString(last)
 	}
 	sc := scriptFor(last, toolResult)
-	if !sc.wait(r.Context()) {
-		return
-	}
-	if sc.status != 0 {
-		writeError(w, r, sc.status, fmt.Sprintf("scripted error %d", sc.status))
+	if !sc.prelude(w, r) {
 		return
 	}
 	rid := id("resp", body)

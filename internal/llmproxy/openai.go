@@ -167,14 +167,20 @@ func includeUsage(body []byte) []byte {
 	return append(out, body[i+1:]...)
 }
 
-type chatDialect struct{}
+// openAIRoute gives the OpenAI routes' dialects their pipeline source, the provider
+// type they forward to and OpenAI's error shape.
+type openAIRoute struct{}
 
-func (chatDialect) source() string                     { return enforce.SourceOpenAI }
-func (chatDialect) providerType() string               { return TypeOpenAI }
-func (chatDialect) parse(body []byte) (request, error) { return parseChat(body) }
-func (chatDialect) render(w http.ResponseWriter, r *http.Request, status int, err error) {
+func (openAIRoute) source() string       { return enforce.SourceOpenAI }
+func (openAIRoute) providerType() string { return TypeOpenAI }
+func (openAIRoute) render(w http.ResponseWriter, r *http.Request, status int, err error) {
 	RenderOpenAIError(w, r, status, err)
 }
+
+// chatDialect is POST /v1/chat/completions.
+type chatDialect struct{ openAIRoute }
+
+func (chatDialect) parse(body []byte) (request, error) { return parseChat(body) }
 
 // chatToolCall is a tool call in a chat completion message.
 type chatToolCall struct {
@@ -291,13 +297,7 @@ func (o object) rawList(key string) []json.RawMessage {
 
 // embeddingsDialect is POST /v1/embeddings: the input is masked like any payload;
 // the answer is vectors, so there is nothing to restore or judge, only usage.
-type embeddingsDialect struct{}
-
-func (embeddingsDialect) source() string       { return enforce.SourceOpenAI }
-func (embeddingsDialect) providerType() string { return TypeOpenAI }
-func (embeddingsDialect) render(w http.ResponseWriter, r *http.Request, status int, err error) {
-	RenderOpenAIError(w, r, status, err)
-}
+type embeddingsDialect struct{ openAIRoute }
 
 func (embeddingsDialect) parse(body []byte) (request, error) {
 	var er struct {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"strconv"
 
 	"github.com/vigil-gateway/vigil/internal/enforce"
@@ -12,13 +11,7 @@ import (
 )
 
 // responsesDialect is POST /v1/responses (OpenAI's Responses API).
-type responsesDialect struct{}
-
-func (responsesDialect) source() string       { return enforce.SourceOpenAI }
-func (responsesDialect) providerType() string { return TypeOpenAI }
-func (responsesDialect) render(w http.ResponseWriter, r *http.Request, status int, err error) {
-	RenderOpenAIError(w, r, status, err)
-}
+type responsesDialect struct{ openAIRoute }
 
 func (responsesDialect) parse(body []byte) (request, error) {
 	var rr struct {
