@@ -123,12 +123,28 @@ func (r *llmRig) received() string {
 func ledgerEntries(t *testing.T, m *Main) []ledger.Envelope {
 	t.Helper()
 	ctx := context.Background()
-	if err := m.ledger.PublishCheckpoint(ctx); err != nil {
-		t.Fatal(err)
-	}
-	head, err := m.ledger.Head(ctx)
+	// Publish a checkpoint covering everything appended so far. The background
+	// publisher may win the compare-and-swap with a smaller tree, so try until the head
+	// covers the tree as it was when we started.
+	size, _, err := m.store.Ledger().TreeState(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var head ledger.ParsedCheckpoint
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := m.ledger.PublishCheckpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if head, err = m.ledger.Head(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if head.Size >= size {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint covers the %d entries", size)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	entries, err := m.store.Ledger().Entries(ctx, 0, head.Size)
 	if err != nil {
