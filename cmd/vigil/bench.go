@@ -59,8 +59,15 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	dataDir := fs.String("data", "", "data `DIR` for Vigil (default: a temporary directory, removed afterwards)")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
 	rssEvery := fs.Duration("rss-every", time.Second, "how often Vigil's RSS is sampled")
+	peer := fs.String("peer", "", "`NAME=URL` of another gateway to measure the same way (e.g. portkey=http://127.0.0.1:8788)")
+	var peerHeaders headerFlags
+	fs.Var(&peerHeaders, "peer-header", "`HEADER: VALUE` to send to the peer (repeatable); {fake} is replaced by the fake provider's URL")
 	if err := parse(fs, env, args); err != nil {
 		return err
+	}
+	peerName, peerURL, _ := strings.Cut(*peer, "=")
+	if *peer != "" && (peerName == "" || !strings.HasPrefix(peerURL, "http")) {
+		return errors.New("--peer must be NAME=http://HOST:PORT")
 	}
 	var conc []int
 	for _, s := range strings.Split(*levels, ",") {
@@ -146,11 +153,26 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			direct = load(ctx, client, fakeURL+"/v1/chat/completions", "Bearer x", body, c, *warmup, *duration)
 			direct.Target = "direct"
 		}
+		var peerRes *benchResult
+		if *peer != "" {
+			h := http.Header{"Authorization": {"Bearer x"}}
+			for _, ph := range peerHeaders {
+				k, v, _ := strings.Cut(ph, ":")
+				h.Set(strings.TrimSpace(k), strings.ReplaceAll(strings.TrimSpace(v), "{fake}", fakeURL))
+			}
+			pr := loadWith(ctx, client, strings.TrimSuffix(peerURL, "/")+"/v1/chat/completions", h, body, c, *warmup, *duration)
+			pr.Target = peerName
+			peerRes = &pr
+		}
 		measuring(true)
 		through := load(ctx, client, vigilURL+"/v1/chat/completions", "Bearer "+key, body, c, *warmup, *duration)
 		measuring(false)
 		through.Target = "vigil"
-		for _, r := range []benchResult{direct, through} {
+		rows := []benchResult{direct, through}
+		if peerRes != nil {
+			rows = []benchResult{direct, *peerRes, through}
+		}
+		for _, r := range rows {
 			if r.Requests == 0 && r.Target == "direct" && *skipDirect {
 				continue
 			}
@@ -160,7 +182,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			}
 		}
 		if !*jsonOut && !*skipDirect {
-			fmt.Fprintf(out, "  added by vigil at concurrency %d: p50 %+.3f ms, p90 %+.3f ms, p99 %+.3f ms\n", c, through.P50-direct.P50, through.P90-direct.P90, through.P99-direct.P99)
+			for _, r := range rows[1:] {
+				fmt.Fprintf(out, "  added by %s at concurrency %d: p50 %+.3f ms, p90 %+.3f ms, p99 %+.3f ms\n", r.Target, c, r.P50-direct.P50, r.P90-direct.P90, r.P99-direct.P99)
+			}
 		}
 		client.CloseIdleConnections()
 	}
@@ -215,6 +239,17 @@ func mean(xs []float64) float64 {
 // load sends body to url from c workers, first for warmup (not measured) and then for
 // d, and returns the measured phase.
 func load(ctx context.Context, client *http.Client, url, authz string, body []byte, c int, warmup, d time.Duration) benchResult {
+	return loadWith(ctx, client, url, http.Header{"Authorization": {authz}}, body, c, warmup, d)
+}
+
+// headerFlags collects repeated --peer-header flags.
+type headerFlags []string
+
+func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
+func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
+
+// loadWith is load with arbitrary request headers.
+func loadWith(ctx context.Context, client *http.Client, url string, header http.Header, body []byte, c int, warmup, d time.Duration) benchResult {
 	run := func(d time.Duration, record bool) ([]time.Duration, int, time.Duration) {
 		var mu sync.Mutex
 		var all []time.Duration
@@ -230,7 +265,9 @@ func load(ctx context.Context, client *http.Client, url, authz string, body []by
 				for time.Now().Before(deadline) && ctx.Err() == nil {
 					t0 := time.Now()
 					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-					req.Header.Set("Authorization", authz)
+					for k, v := range header {
+						req.Header[k] = v
+					}
 					req.Header.Set("Content-Type", "application/json")
 					resp, err := client.Do(req)
 					if err == nil {
