@@ -87,3 +87,22 @@ func (c *cachedAuth) AuthenticateAgent(ctx context.Context, secret string) (vigi
 	}
 	return a, err
 }
+
+// BenchmarkChatCompletionSequential is BenchmarkChatCompletionThroughVigil from one
+// client at a time: the latency one call adds at concurrency 1.
+func BenchmarkChatCompletionSequential(b *testing.B) {
+	r := newLLMRigB(b)
+	body := []byte(`{"model":"fake-gpt","messages":[{"role":"user","content":"Please email jane.doe@example.com about order 1234."}]}`)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	b.ReportAllocs()
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", r.m.URL()+"/v1/chat/completions", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+r.agentKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}

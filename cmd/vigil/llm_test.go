@@ -6,39 +6,54 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/config"
-	"github.com/vigil-gateway/vigil/internal/enforce"
-	"github.com/vigil-gateway/vigil/internal/enforce/enforcetest"
 	"github.com/vigil-gateway/vigil/internal/fakeprovider"
 	"github.com/vigil-gateway/vigil/internal/ledger"
-	"github.com/vigil-gateway/vigil/internal/pii"
-	"github.com/vigil-gateway/vigil/internal/web"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 const fakeKey = "sk-fake-provider-key"
 
-// llmRig is a running gateway with providers pointing at a fake provider.
+// llmPolicy is the policy the LLM end-to-end tests run under: models and tools named
+// deny* are refused, tools named hold* need a human, everything else is allowed.
+const llmPolicy = `version: 1
+default: allow
+rules:
+  - id: no-deny-models
+    when: action.kind == "model_call" && model.name.startsWith("deny")
+    effect: deny
+    message: this model is not allowed here
+  - id: no-deny-tools
+    when: action.kind == "tool_call" && tool.name.startsWith("deny")
+    effect: deny
+    message: this tool is not allowed here
+  - id: hold-tools
+    when: action.kind == "tool_call" && tool.name.startsWith("hold")
+    effect: require_approval
+    approval: {approvers: 1, timeout: 1m}
+`
+
+// llmRig is a running gateway, as serve wires it (policy engine, PII engine,
+// oversight, ledger), with providers pointing at a fake provider, an agent, and a
+// reviewer who approves held tool calls named hold_ok* and denies the others.
 type llmRig struct {
 	m        *Main
 	fake     *fakeprovider.Server
 	fakeURL  string
 	agentKey string
-	// url is where the model routes are served: Main's own listener, or the governed
-	// mux of newGovernedRig.
-	url string
+	url      string
 }
 
 // llmConfig is a configuration whose providers point at the fake provider.
-func llmConfig(fakeURL string) *config.Config {
+func llmConfig(fakeURL, policyFile string) *config.Config {
 	cfg := config.Default()
+	cfg.Policy = policyFile
 	cfg.Providers = []config.ProviderConfig{
 		{Name: "fake-openai", Type: config.ProviderOpenAI, BaseURL: fakeURL + "/v1", APIKeyEnv: "FAKE_PROVIDER_KEY", Models: []string{"fake-gpt*", "fake-embed", "deny-gpt*"}},
 		{Name: "fake-anthropic", Type: config.ProviderAnthropic, BaseURL: fakeURL + "/v1", APIKeyEnv: "FAKE_PROVIDER_KEY", Models: []string{"fake-claude*", "deny-claude*"}},
@@ -48,8 +63,6 @@ func llmConfig(fakeURL string) *config.Config {
 	return cfg
 }
 
-// newLLMRig starts a fake provider and a gateway configured for it, and registers an
-// agent.
 func newLLMRig(t *testing.T) *llmRig { return newLLMRigB(t) }
 
 func newLLMRigB(t testing.TB) *llmRig {
@@ -57,20 +70,30 @@ func newLLMRigB(t testing.TB) *llmRig {
 	fake := fakeprovider.New(fakeprovider.Options{APIKey: fakeKey})
 	fs := httptest.NewServer(fake)
 	t.Cleanup(fs.Close)
+	dir := t.TempDir()
+	policyFile := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(llmPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := newTestEnv(map[string]string{"VIGIL_ADMIN_TOKEN": adminToken, "FAKE_PROVIDER_KEY": fakeKey})
 	m := NewMain(&env.Env)
-	m.Config = llmConfig(fs.URL)
+	m.Config = llmConfig(fs.URL, policyFile)
 	m.Config.Listen = "127.0.0.1:0"
-	m.Config.DataDir = filepath.Join(t.TempDir(), "data")
+	m.Config.DataDir = filepath.Join(dir, "data")
 	m.Config.Ledger.CheckpointInterval = 100 * time.Millisecond
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatalf("Run: %v\nstderr:\n%s", err, env.stderr.String())
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	t.Cleanup(func() {
+		stop()
+		<-done
 		if err := m.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	go func() { defer close(done); review(ctx, m.URL()) }()
 	key, err := benchAgent(context.Background(), m.URL(), adminToken)
 	if err != nil {
 		t.Fatal(err)
@@ -78,33 +101,41 @@ func newLLMRigB(t testing.TB) *llmRig {
 	return &llmRig{m: m, fake: fake, fakeURL: fs.URL, agentKey: key, url: m.URL()}
 }
 
-// governed serves the model routes of the rig's gateway through wireLLM on a
-// pipeline with the real ledger, agent keys and PII engine (tokenize), and stand-ins
-// for the policy engine and oversight until they are in main (enforcetest: models and
-// tools named deny* are denied, hold* need approval, a reviewer approves hold_ok* and
-// denies the rest).
-func (r *llmRig) governed(t *testing.T) *enforcetest.Policy {
-	t.Helper()
-	m := r.m
-	policy := &enforcetest.Policy{}
-	vault, ok := m.store.(interface{ PIIVault() pii.Vault })
-	if !ok {
-		t.Fatal("the store has no PII vault")
+// review is the tests' reviewer: through the admin API, it approves pending tool
+// calls named hold_ok* and denies the others with the reason "not today".
+func review(ctx context.Context, base string) {
+	for ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/approvals?status=pending", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		var list struct {
+			Approvals []struct {
+				ID   string `json:"id"`
+				Tool *struct {
+					Name string `json:"name"`
+				} `json:"tool"`
+			} `json:"approvals"`
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&list)
+			resp.Body.Close()
+		}
+		for _, a := range list.Approvals {
+			verdict := "deny"
+			if a.Tool != nil && strings.HasPrefix(a.Tool.Name, "hold_ok") {
+				verdict = "approve"
+			}
+			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/approvals/"+a.ID+"/"+verdict, strings.NewReader(`{"reason":"not today"}`))
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	masker, _, err := gatewayPII(config.PIIConfig{Mode: "tokenize"}, m.keys, vault.PIIVault())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := &enforce.Pipeline{PII: masker, Policy: policy, Oversight: &enforcetest.Holder{}, Ledger: m.ledger, Log: m.Log}
-	keys := &auth.Service{Store: m.store.Auth(), Agents: m.store.Inventory(), Ledger: m.ledger}
-	mux := web.NewMux(web.Errors{Log: m.Log})
-	if _, err := m.wireLLM(mux, pl, keys, nil, prometheus.NewRegistry()); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(web.Middleware{Log: m.Log, MaxBodyBytes: m.Config.HTTP.MaxBodyBytes}.Wrap(mux))
-	t.Cleanup(srv.Close)
-	r.url = srv.URL
-	return policy
 }
 
 // received returns the bodies the fake provider got, joined.
@@ -265,7 +296,6 @@ func TestLLMGatewayThroughMain(t *testing.T) {
 // reads the restored answer; a denied model is refused in OpenAI's error shape.
 func TestPersonalDataIsMaskedAndRestored(t *testing.T) {
 	r := newLLMRig(t)
-	r.governed(t)
 	const email, card = "jane.doe@example.com", "4111 1111 1111 1111"
 	st, _, body := r.post(t, "/v1/chat/completions", `{"model":"fake-gpt","messages":[{"role":"user","content":"Refund card `+card+` and mail `+email+`"}]}`)
 	if got, want := str(body, "choices", 0, "message", "content"), "You said: Refund card "+card+" and mail "+email; st != 200 || got != want {
@@ -277,7 +307,7 @@ func TestPersonalDataIsMaskedAndRestored(t *testing.T) {
 	}
 	st, _, body = r.post(t, "/v1/chat/completions", `{"model":"deny-gpt","messages":[{"role":"user","content":"hi"}]}`)
 	e, _ := body["error"].(map[string]any)
-	if st != 403 || e["type"] != "permission_error" || e["code"] != "policy_denied" || !strings.Contains(str(e, "message"), "deny-gpt is not allowed here") {
+	if st != 403 || e["type"] != "permission_error" || e["code"] != "policy_denied" || !strings.Contains(str(e, "message"), "this model is not allowed here (rule no-deny-models)") {
 		t.Errorf("denied model = %d %v; want 403 in OpenAI's shape", st, body)
 	}
 	envs := ledgerEntries(t, r.m)

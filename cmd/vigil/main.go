@@ -45,10 +45,15 @@ func commands() []command {
 		{"tokens", "create, list and revoke admin and role tokens", runTokens},
 		{"records", "import and export ISO/IEC 42001 records as YAML; SoA, health checks, incidents", runRecords},
 		{"evidence", "export a signed evidence bundle for a period; verify one offline", runEvidence},
+		{"approvals", "list held calls; approve or deny them", runApprovals},
+		{"users", "add, list and disable the people who sign in to the console", runUsers},
+		{"halt", "global kill switch: stop every agent at once", runHalt},
+		{"resume-all", "lift the global halt", runResumeAll},
 		{"fake-provider", "run a deterministic stand-in for the OpenAI and Anthropic APIs (demo, tests)", runFakeProvider},
 		{"bench", "load-test the LLM gateway against the fake provider and report added latency", runBench},
 		{"version", "print the version", runVersion},
 		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
+		{"policy", "test and check policy files", runPolicy},
 	}
 }
 

@@ -16,12 +16,12 @@ import (
 
 // TestOpenAIGoSDK drives the gateway with the official Go SDK (github.com/openai/openai-go):
 // plain and streamed chat, tool calls allowed, denied-and-explained and held-then-
-// approved, a provider 429 and a policy denial in the SDK's own error type. Each case
+// approved (by a reviewer through the admin API) and held-then-denied, a provider 429
+// and a policy denial in the SDK's own error type. Each case
 // checks what the provider received (masked) and what the client got (restored), and
 // the ledger holds both sides and verifies at the end.
 func TestOpenAIGoSDK(t *testing.T) {
 	r := newLLMRig(t)
-	r.governed(t)
 	ctx := context.Background()
 	client := openai.NewClient(option.WithBaseURL(r.url+"/v1"), option.WithAPIKey(r.agentKey), option.WithMaxRetries(0))
 	const email = "ana.lopez@example.com"
@@ -71,7 +71,8 @@ func TestOpenAIGoSDK(t *testing.T) {
 		note    string
 	}{
 		{"send_email", true, ""},
-		{"deny_wire_transfer", false, "Vigil removed the call to deny_wire_transfer: deny_wire_transfer is not allowed here"},
+		{"deny_wire_transfer", false, "Vigil removed the call to deny_wire_transfer: this tool is not allowed here (rule no-deny-tools)"},
+		{"hold_wire", false, "Vigil removed the call to hold_wire: a reviewer denied this call: not today"},
 		{"hold_ok_refund", true, ""},
 	} {
 		for _, streamed := range []bool{false, true} {
@@ -146,7 +147,7 @@ func TestOpenAIGoSDK(t *testing.T) {
 		p.Model = "deny-gpt"
 		_, err := client.Chat.Completions.New(ctx, p)
 		var apiErr *openai.Error
-		if !errors.As(err, &apiErr) || apiErr.StatusCode != 403 || apiErr.Code != "policy_denied" || !strings.Contains(apiErr.Message, "deny-gpt is not allowed here") {
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 403 || apiErr.Code != "policy_denied" || !strings.Contains(apiErr.Message, "this model is not allowed here") {
 			t.Fatalf("error %v; want a 403 openai.Error naming the rule's message", err)
 		}
 	})
@@ -159,7 +160,7 @@ func TestOpenAIGoSDK(t *testing.T) {
 	for _, e := range ofType(envs, "decision") {
 		decided[e.Attrs["tool"]] = e.Decision
 	}
-	if decided["send_email"] != "allow" || decided["deny_wire_transfer"] != "deny" || decided["hold_ok_refund"] != "allow" || decided["deny_delete"] != "deny" {
+	if decided["send_email"] != "allow" || decided["deny_wire_transfer"] != "deny" || decided["hold_ok_refund"] != "allow" || decided["hold_wire"] != "deny" || decided["deny_delete"] != "deny" {
 		t.Errorf("tool decisions in the ledger: %v", decided)
 	}
 }

@@ -27,7 +27,6 @@ func TestNodeSDKs(t *testing.T) {
 		t.Skip("node or test/sdk/node_modules missing; run scripts/test-deps.sh (CI fails here instead)")
 	}
 	r := newLLMRig(t)
-	r.governed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "sdk.test.mjs")

@@ -20,9 +20,12 @@ import (
 	"github.com/vigil-gateway/vigil/internal/api"
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/config"
+	"github.com/vigil-gateway/vigil/internal/decisionapi"
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/keyring"
 	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/pii"
+	"github.com/vigil-gateway/vigil/internal/policy"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
 	"github.com/vigil-gateway/vigil/internal/store/sqlite"
 	"github.com/vigil-gateway/vigil/internal/vigil"
@@ -60,6 +63,8 @@ type store interface {
 	Inventory() inventory.Store
 	Auth() auth.Store
 	Ledger() ledger.Store
+	Usage() policy.UsageStore
+	PIIVault() pii.Vault
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -83,6 +88,10 @@ type Main struct {
 	ledger *ledger.Log
 	server *http.Server
 	ln     net.Listener
+	// oversight is human oversight as wire_oversight.go wires it.
+	oversight *oversightWiring
+	// policyState is the live policy's health, for the management system's checks.
+	policyState *policyState
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -175,21 +184,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("couldn't create the bootstrap admin token: %w", err)
 	}
 
-	errs := web.Errors{Log: m.Log}
-	mux := web.NewMux(errs)
-	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv}).Register(mux)
-	if _, err := m.wireLLM(mux, nil, keys, nil, registry); err != nil {
-		return err
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
-		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", m.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+	// Background work (checkpoints, usage flushes, health checks) runs until Close.
+	bg, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
 
-	handler := web.Middleware{Log: m.Log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: httpMetrics.observe}.Wrap(mux)
+	// Listen first: the console and notifications need the address. Nothing is
+	// served until the routes are in place.
 	m.server = &http.Server{
-		Handler:           handler,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
@@ -197,12 +198,46 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("couldn't listen on %s: %w", cfg.Listen, err)
 	}
+	defer func() {
+		if err != nil {
+			m.ln.Close()
+		}
+	}()
 
-	bg, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
-	if _, err := m.wireAIMS(bg, mux, inv, keys, registry); err != nil {
+	mux := web.NewMux(web.Errors{Log: m.Log})
+	pol, err := m.wirePolicy(ctx, bg)
+	if err != nil {
+		return err
+	}
+	masker, _, err := gatewayPII(cfg.PII, m.keys, m.store.PIIVault())
+	if err != nil {
+		return fmt.Errorf("couldn't set up PII masking: %w", err)
+	}
+	if masker != nil {
+		m.goBackground(func() { purgeVault(bg, m.Log, m.store.PIIVault(), 10*time.Minute) })
+	}
+	aimsSvc, err := m.wireAIMS(bg, mux, inv, keys, registry, m.policyState, piiRoutes{cfg})
+	if err != nil {
 		return fmt.Errorf("couldn't start the AI management system: %w", err)
 	}
+	if err = m.wireOversight(bg, mux, keys, inv, registry, aimsSvc); err != nil {
+		return err
+	}
+	holder := oversightHolder{m.oversight.approvals}
+	pipeline := m.newPipeline(pol, masker, holder, newAIMSObserver(m, bg, aimsSvc), registry)
+
+	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy}).Register(mux)
+	if _, err = m.wireLLM(mux, pipeline, keys, modelPolicy(pol), registry); err != nil {
+		return err
+	}
+	(&decisionapi.Server{Log: m.Log, Auth: keys, Pipeline: pipeline, Approvals: holder, Ledger: m.store.Ledger()}).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
+		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", m.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+	m.server.Handler = web.Middleware{Log: m.Log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: httpMetrics.observe}.Wrap(mux)
+
 	m.goBackground(func() {
 		if err := m.ledger.Run(bg); err != nil {
 			m.Log.Error("ledger integrity failure; stopping", "err", err)
@@ -292,6 +327,7 @@ func (m *Main) printBanner(postgres bool) {
 	base := m.URL()
 	out := m.Env.Stdout
 	fmt.Fprintf(out, "Vigil is running.\n")
+	fmt.Fprintf(out, "  Console:               %s/\n", base)
 	fmt.Fprintf(out, "  Admin API:             %s/api/\n", base)
 	fmt.Fprintf(out, "  OpenAI-compatible:     %s/v1\n", base)
 	fmt.Fprintf(out, "  Anthropic-compatible:  %s (POST /v1/messages)\n", base)

@@ -9,7 +9,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/config"
 	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/llmproxy"
-	"github.com/vigil-gateway/vigil/internal/pii"
+	"github.com/vigil-gateway/vigil/internal/policy"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 	"github.com/vigil-gateway/vigil/internal/web"
 )
@@ -19,11 +19,11 @@ import (
 // the configuration; provider keys from the environment variables it names.
 //
 // allowModel, if set, filters GET /v1/models by policy without counting the listing
-// as calls (the policy engine's pure evaluation).
-//
-// A nil pl gets the minimal pipeline of pipelineWithoutEngines, for a main that does
-// not construct the shared pipeline yet.
+// as calls (see modelPolicy).
 func (m *Main) wireLLM(mux *web.Mux, pl *enforce.Pipeline, agents llmproxy.AgentAuthenticator, allowModel llmproxy.ModelPolicy, reg prometheus.Registerer) (*llmproxy.Proxy, error) {
+	if pl == nil {
+		return nil, errors.New("the LLM gateway needs the governance pipeline")
+	}
 	getenv := m.Env.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -32,17 +32,30 @@ func (m *Main) wireLLM(mux *web.Mux, pl *enforce.Pipeline, agents llmproxy.Agent
 	if err != nil {
 		return nil, err
 	}
-	if pl == nil {
-		if pl, err = m.pipelineWithoutEngines(reg); err != nil {
-			return nil, err
-		}
-	}
 	p := &llmproxy.Proxy{
 		Log: m.Log, Auth: agents, Pipeline: pl, Router: router, Prices: pricesFrom(m.Config.Prices),
 		Metrics: llmproxy.NewMetrics(reg), AllowModel: allowModel,
 	}
 	p.Register(mux)
 	return p, nil
+}
+
+// modelPolicy lets GET /v1/models list only the models policy would let the agent
+// call: the live policy's pure evaluation of a model_call with no usage, so listing
+// models counts toward no limit. A model that would need approval is listed (the
+// agent may call it and wait).
+func modelPolicy(pol *policy.Engine) llmproxy.ModelPolicy {
+	if pol == nil {
+		return nil
+	}
+	return func(_ context.Context, a vigil.Actor, m vigil.Model) (bool, error) {
+		p := pol.Policy()
+		if p == nil {
+			return false, errors.New("no policy is active")
+		}
+		act := vigil.Action{Kind: vigil.ModelCall, Actor: a, Model: &m, Args: map[string]any{"model": m.Name}, PII: vigil.PIISummary{}}
+		return p.Evaluate(&act, nil).Effect != vigil.Deny, nil
+	}
 }
 
 // providersFrom builds the providers of the configuration, in routing order.
@@ -78,41 +91,4 @@ func pricesFrom(cfgs []config.Price) llmproxy.Prices {
 		out = append(out, llmproxy.Price{Model: c.Model, Input: c.Input, Output: c.Output})
 	}
 	return out
-}
-
-// pipelineWithoutEngines is the pipeline the gateway runs while serve.go constructs
-// no shared one: the real ledger (every call recorded before it is forwarded), the PII
-// engine as the pii: section configures it (tokenize by default), a policy that allows
-// every call (rule "no-policy-engine", so the ledger says why), and an oversight step
-// that refuses to hold (nothing can require approval without a policy engine anyway).
-// The lead replaces it by passing the shared pipeline with the policy engine and
-// oversight.
-func (m *Main) pipelineWithoutEngines(reg prometheus.Registerer) (*enforce.Pipeline, error) {
-	pl := &enforce.Pipeline{
-		Policy:    allowAll{},
-		Oversight: noOversight{},
-		Ledger:    m.ledger,
-		Log:       m.Log,
-		Metrics:   enforce.NewMetrics(reg),
-	}
-	if v, ok := m.store.(interface{ PIIVault() pii.Vault }); ok {
-		masker, _, err := gatewayPII(m.Config.PII, m.keys, v.PIIVault())
-		if err != nil {
-			return nil, fmt.Errorf("couldn't set up PII masking: %w", err)
-		}
-		pl.PII = masker
-	}
-	return pl, nil
-}
-
-type allowAll struct{}
-
-func (allowAll) Decide(context.Context, vigil.Action) (vigil.Decision, error) {
-	return vigil.Decision{Effect: vigil.Allow, Rules: []string{"no-policy-engine"}}, nil
-}
-
-type noOversight struct{}
-
-func (noOversight) Hold(context.Context, enforce.HoldRequest) (enforce.HoldResult, error) {
-	return enforce.HoldResult{}, errors.New("no oversight is configured")
 }

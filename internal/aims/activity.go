@@ -203,7 +203,7 @@ func ScanActivity(ctx context.Context, r LedgerReader, from, to time.Time, sla t
 				decided[approvalID(env)] = at
 			}
 		case vigil.EventPolicyActivated:
-			a.PolicyActivations = append(a.PolicyActivations, PolicyActivation{Hash: env.Attrs["hash"], At: at, Index: index, Actor: env.Actor})
+			a.PolicyActivations = append(a.PolicyActivations, PolicyActivation{Hash: activatedVersion(env), At: at, Index: index, Actor: env.Actor})
 		case vigil.EventAgentSuspended:
 			a.KillSwitch = append(a.KillSwitch, KillSwitchUse{At: at, Index: index, Actor: env.Actor, Scope: env.Attrs["scope"], Agent: env.Agent, System: env.System, Name: env.Attrs["name"]})
 		case EventPolicySignoff:
@@ -255,9 +255,18 @@ func LivePolicy(ctx context.Context, r LedgerReader) (p PolicyActivation, ok boo
 			}
 			if env.Type == vigil.EventPolicyActivated {
 				at, _ := time.Parse(time.RFC3339Nano, env.Time)
-				return PolicyActivation{Hash: env.Attrs["hash"], At: at, Index: es[i].Index, Actor: env.Actor}, true, nil
+				return PolicyActivation{Hash: activatedVersion(env), At: at, Index: es[i].Index, Actor: env.Actor}, true, nil
 			}
 		}
 	}
 	return p, false, nil
+}
+
+// activatedVersion is the policy version (content hash) a policy.activated event
+// activated: the envelope's policy field, as the policy engine writes it.
+func activatedVersion(env ledger.Envelope) string {
+	if env.Policy != "" {
+		return env.Policy
+	}
+	return env.Attrs["version"]
 }

@@ -60,6 +60,12 @@ type Config struct {
 	// AIMS tunes the ISO/IEC 42001 management system (health checks, risk scale,
 	// Art. 73 clocks, automatic incidents).
 	AIMS AIMSConfig `yaml:"aims"`
+	// PolicyConfig holds the top-level keys policy (the policy file) and
+	// policy_options.
+	PolicyConfig `yaml:",inline"`
+
+	// Oversight tunes approvals, the reviewer console and approval webhooks.
+	Oversight OversightConfig `yaml:"oversight"`
 
 	// Providers are the model providers the LLM gateway (/v1/chat/completions,
 	// /v1/responses, /v1/embeddings, /v1/messages) forwards to, routed by model name.
@@ -124,6 +130,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.Ledger.applyDefaults()
 	c.AIMS.applyDefaults()
+	c.Oversight.applyDefaults()
 	c.applyProviderDefaults()
 }
 
@@ -172,6 +179,8 @@ func (c *Config) Validate() error {
 	c.Ledger.validate(&errs)
 	c.PII.validate(&errs)
 	c.AIMS.validate(&errs)
+	c.PolicyConfig.validate(&errs)
+	c.Oversight.validate(&errs)
 	c.validateProviders(&errs)
 	return errs.orNil()
 }

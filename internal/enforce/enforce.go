@@ -356,11 +356,17 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 	// 5 hold
 	if d.Effect == vigil.RequireApproval {
 		t0 := p.now()
-		res, err := p.Oversight.Hold(ctx, HoldRequest{Action: f.Action, Decision: d, Source: c.Source, Wait: !c.NoWait, Progress: c.Progress})
+		res, err := p.hold(ctx, HoldRequest{Action: f.Action, Decision: d, Source: c.Source, Wait: !c.NoWait, Progress: c.Progress})
 		timings["hold"] = p.now().Sub(t0).Microseconds()
 		if err != nil {
 			f.Decision.Effect = vigil.Deny
 			p.recordRequest(ctx, f, types[0], timings, counts, nil, "approval could not be requested")
+			switch vigil.ErrorCode(err) {
+			case vigil.ESUSPENDED, vigil.EFORBIDDEN, vigil.ETIMEOUT:
+				// Oversight's own caller-safe refusal (the kill switch was pulled while
+				// the call waited): pass it on as it is.
+				return nil, refuse(f, err)
+			}
 			if ctx.Err() != nil {
 				return nil, refuse(f, &vigil.Error{Code: vigil.ETIMEOUT, Message: "the caller went away while the call waited for approval", Err: err})
 			}
@@ -400,6 +406,16 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 		p.Observer.Observe(ctx, f.Action)
 	}
 	return f, nil
+}
+
+// errNoOversight fails require_approval closed when no Holder is configured.
+var errNoOversight = errors.New("no human oversight is configured to approve it")
+
+func (p *Pipeline) hold(ctx context.Context, req HoldRequest) (HoldResult, error) {
+	if p.Oversight == nil {
+		return HoldResult{}, errNoOversight
+	}
+	return p.Oversight.Hold(ctx, req)
 }
 
 // applyApproval turns a finished hold into the flight's effect.
@@ -646,11 +662,14 @@ func (f *Flight) ToolCall(ctx context.Context, tool vigil.Tool, args []byte) Ver
 	v := Verdict{Decision: d}
 	if d.Effect == vigil.RequireApproval {
 		t0 := p.now()
-		res, err := p.Oversight.Hold(ctx, HoldRequest{Action: a, Decision: d, Source: SourceModelTool, Wait: true})
+		res, err := p.hold(ctx, HoldRequest{Action: a, Decision: d, Source: SourceModelTool, Wait: true})
 		timings["hold"] = p.now().Sub(t0).Microseconds()
 		if err != nil {
 			child.Decision.Effect = vigil.Deny
 			v.Message = fmt.Sprintf("Vigil removed the call to %s: it needs human approval, which could not be obtained", tool.Name)
+			if vigil.ErrorCode(err) != vigil.EINTERNAL {
+				v.Message = fmt.Sprintf("Vigil removed the call to %s: %s", tool.Name, vigil.ErrorMessage(err))
+			}
 		} else {
 			v.Approval = &res
 			child.attrs["approval"], child.attrs["approval_status"] = res.ApprovalID, res.Status

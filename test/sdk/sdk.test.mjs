@@ -3,9 +3,10 @@
 // (with stand-in PII masking, policy and oversight) and passes VIGIL_URL and
 // VIGIL_AGENT_KEY; afterwards it checks what the provider received and the ledger.
 //
-// The PII engine tokenizes email addresses on the way out and restores them on the way
-// back. Conventions of the policy and oversight stand-ins: tools and models named
-// deny* are denied, hold_ok* are held and approved by a (fake) reviewer.
+// Vigil runs as serve wires it: the PII engine tokenizes email addresses on the way
+// out and restores them on the way back; the policy denies models and tools named
+// deny* and holds tools named hold* for a human; the test's reviewer approves
+// hold_ok* through the admin API and denies the rest.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -54,8 +55,14 @@ test('openai: denied tool call is removed and explained', async () => {
   const c = await openai.chat.completions.create({ model: 'fake-gpt', tools, messages: [{ role: 'user', content: `call tool deny_payout with {"to":"${email}"}` }] });
   const m = c.choices[0].message;
   assert.equal(m.tool_calls, undefined);
-  assert.match(m.content, /Vigil removed the call to deny_payout: deny_payout is not allowed here/);
+  assert.match(m.content, /Vigil removed the call to deny_payout: this tool is not allowed here \(rule no-deny-tools\)/);
   assert.equal(c.choices[0].finish_reason, 'stop');
+});
+
+test('openai: held tool call is removed when the reviewer denies it', async () => {
+  const c = await openai.chat.completions.create({ model: 'fake-gpt', tools, messages: [{ role: 'user', content: `call tool hold_delete with {"to":"${email}"}` }] });
+  assert.equal(c.choices[0].message.tool_calls, undefined);
+  assert.match(c.choices[0].message.content, /Vigil removed the call to hold_delete: a reviewer denied this call: not today/);
 });
 
 test('openai: held tool call is released once approved', async () => {
@@ -95,7 +102,7 @@ test('openai: policy denial is a PermissionDeniedError', async () => {
     (err) => {
       assert.ok(err instanceof OpenAI.PermissionDeniedError, `got ${err?.constructor?.name}`);
       assert.equal(err.code, 'policy_denied');
-      assert.match(err.message, /deny-gpt is not allowed here/);
+      assert.match(err.message, /this model is not allowed here/);
       return true;
     });
 });
@@ -147,7 +154,7 @@ test('anthropic: policy denial is a PermissionDeniedError', async () => {
     anthropic.messages.create({ model: 'deny-claude', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
     (err) => {
       assert.ok(err instanceof Anthropic.PermissionDeniedError, `got ${err?.constructor?.name}`);
-      assert.match(err.message, /deny-claude is not allowed here/);
+      assert.match(err.message, /this model is not allowed here/);
       return true;
     });
 });

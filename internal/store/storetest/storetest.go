@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/ledger"
 	"github.com/vigil-gateway/vigil/internal/pii"
+	"github.com/vigil-gateway/vigil/internal/policy"
 )
 
 // Stores is one driver's implementation of every domain Store, over one fresh,
@@ -21,6 +22,8 @@ type Stores struct {
 	Ledger    ledger.Store
 	PIIVault  pii.Vault
 	AIMS      aims.Store
+	Usage     policy.UsageStore
+	Oversight OversightStores
 }
 
 // Run runs the whole suite. open MUST return stores over a new empty database each
@@ -31,4 +34,6 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
 	t.Run("PIIVault", func(t *testing.T) { testPIIVault(t, open(t)) })
 	t.Run("AIMS", func(t *testing.T) { testAIMS(t, open(t)) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
+	t.Run("Oversight", func(t *testing.T) { testOversight(t, open(t).Oversight) })
 }
