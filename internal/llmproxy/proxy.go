@@ -80,12 +80,6 @@ type call struct {
 	req      request
 	start    time.Time
 
-	// w is the agent's response writer, used only for keep-alives while a streamed
-	// tool call waits for a human (the reverse proxy's copy loop is then blocked in
-	// streamBody.Read, so nothing else writes).
-	w         http.ResponseWriter
-	streaming bool
-
 	mu      sync.Mutex
 	usage   enforce.Usage
 	removed int // tool calls removed
@@ -135,7 +129,7 @@ func (p *Proxy) handle(d dialect) web.HandlerFunc {
 			}
 			return err
 		}
-		c := &call{p: p, d: d, provider: prov, flight: f, req: req, start: time.Now(), w: w}
+		c := &call{p: p, d: d, provider: prov, flight: f, req: req, start: time.Now()}
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), callKey{}, c), prov.TotalTimeout)
 		defer cancel()
 		p.reverse.ServeHTTP(w, r.WithContext(ctx))
@@ -231,8 +225,7 @@ func modifyResponse(resp *http.Response) error {
 	ctx := resp.Request.Context()
 	if isEventStream(resp.Header) {
 		resp.ContentLength = -1
-		c.streaming = true
-		resp.Body = &streamBody{c: c, ctx: ctx, up: resp.Body, sse: NewSSEReader(resp.Body), filter: c.d.stream(c), status: resp.StatusCode}
+		resp.Body = newStreamBody(c, ctx, resp.Body, resp.StatusCode)
 		return nil
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
@@ -302,9 +295,6 @@ func (c *call) setUsage(in, out int64) {
 // judge asks the pipeline about a tool call the model proposed. It may block while a
 // human decides.
 func (c *call) judge(ctx context.Context, name string, args []byte) enforce.Verdict {
-	if c.streaming {
-		defer c.keepAlive()()
-	}
 	v := c.flight.ToolCall(ctx, vigil.Tool{Name: name, Annotations: vigil.DefaultToolAnnotations()}, args)
 	c.mu.Lock()
 	if v.Allowed {
@@ -314,36 +304,6 @@ func (c *call) judge(ctx context.Context, name string, args []byte) enforce.Verd
 	}
 	c.mu.Unlock()
 	return v
-}
-
-// keepAlive sends an SSE comment every KeepAlive interval while a streamed answer
-// waits on a tool call's verdict (a human may take minutes; clients and proxies drop
-// silent streams). It returns the function that stops it, which returns only once no
-// keep-alive is being written.
-func (c *call) keepAlive() func() {
-	every := c.p.KeepAlive
-	if every <= 0 {
-		every = DefaultKeepAlive
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		rc := http.NewResponseController(c.w)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if _, err := io.WriteString(c.w, ": vigil: a tool call is waiting for a decision\n\n"); err != nil {
-					return
-				}
-				_ = rc.Flush()
-			}
-		}
-	}()
-	return func() { close(stop); <-done }
 }
 
 // upstreamError is a provider's refusal or failure as the agent should see it.
@@ -485,6 +445,11 @@ func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
 
 // streamBody is a streamed answer as the agent reads it: each upstream event goes
 // through the dialect's filter, and the reverse proxy flushes every read.
+//
+// The filter runs on a worker goroutine, one event at a time, so that Read can hand
+// the agent an SSE comment every KeepAlive while a step takes long (a tool call held
+// for a human: clients and proxies drop silent streams). Buffers pass between the two
+// goroutines only through the steps and results channels.
 type streamBody struct {
 	c      *call
 	ctx    context.Context
@@ -493,40 +458,84 @@ type streamBody struct {
 	filter eventFilter
 	status int
 
+	steps   chan []byte // a free buffer: process the next event into it
+	results chan stepResult
+	keep    *time.Ticker
+	pending bool // a step is under way on the worker
+
 	out  []byte
 	off  int
 	done bool
 	err  error
 	once sync.Once
+	stop sync.Once
+}
+
+type stepResult struct {
+	out  []byte
+	done bool
+	err  error
+}
+
+// keepAliveComment is what the agent gets while a step waits.
+var keepAliveComment = []byte(": vigil: a tool call is waiting for a decision\n\n")
+
+func newStreamBody(c *call, ctx context.Context, up io.ReadCloser, status int) *streamBody {
+	every := c.p.KeepAlive
+	if every <= 0 {
+		every = DefaultKeepAlive
+	}
+	s := &streamBody{c: c, ctx: ctx, up: up, sse: NewSSEReader(up), filter: c.d.stream(c), status: status,
+		steps: make(chan []byte), results: make(chan stepResult, 1), keep: time.NewTicker(every)}
+	go s.work()
+	return s
+}
+
+// work processes one upstream event per step until the stream ends or Close.
+func (s *streamBody) work() {
+	for buf := range s.steps {
+		s.results <- s.step(buf[:0])
+	}
+}
+
+// step reads the next upstream event and appends what the agent gets for it.
+func (s *streamBody) step(out []byte) stepResult {
+	ev, err := s.sse.Next()
+	if err == io.EOF {
+		out, assembled := s.filter.end(s.ctx, out)
+		s.finish(assembled, nil)
+		return stepResult{out: out, done: true}
+	}
+	if err != nil {
+		out, _ = s.filter.end(s.ctx, out)
+		s.finish(nil, err)
+		return stepResult{out: out, done: true, err: err}
+	}
+	if out, err = s.filter.event(s.ctx, out, &ev); err != nil {
+		s.finish(nil, err)
+		return stepResult{out: out, done: true, err: err}
+	}
+	return stepResult{out: out}
 }
 
 func (s *streamBody) Read(p []byte) (int, error) {
 	for s.off >= len(s.out) {
 		if s.done {
+			if s.err != nil {
+				return 0, s.err
+			}
 			return 0, io.EOF
 		}
-		s.out, s.off = s.out[:0], 0
-		ev, err := s.sse.Next()
-		if err == io.EOF {
-			var assembled []byte
-			s.out, assembled = s.filter.end(s.ctx, s.out)
-			s.done = true
-			s.finish(assembled, nil)
-			continue
+		if !s.pending {
+			s.steps <- s.out
+			s.out, s.off, s.pending = nil, 0, true
 		}
-		if err != nil {
-			s.done = true
-			s.out, _ = s.filter.end(s.ctx, s.out)
-			s.finish(nil, err)
-			if len(s.out) > 0 {
-				continue
-			}
-			return 0, err
-		}
-		if s.out, err = s.filter.event(s.ctx, s.out, &ev); err != nil {
-			s.done = true
-			s.finish(nil, err)
-			return 0, err
+		select {
+		case r := <-s.results:
+			s.pending = false
+			s.out, s.off, s.done, s.err = r.out, 0, r.done, r.err
+		case <-s.keep.C:
+			return copy(p, keepAliveComment), nil
 		}
 	}
 	n := copy(p, s.out[s.off:])
@@ -548,10 +557,17 @@ func (s *streamBody) finish(assembled []byte, err error) {
 	})
 }
 
-// Close ends the upstream call (an agent that disconnects cancels it) and records an
-// unfinished stream as such.
+// Close ends the upstream call (an agent that disconnects cancels it), stops the
+// worker and records an unfinished stream as such.
 func (s *streamBody) Close() error {
 	err := s.up.Close()
+	s.stop.Do(func() {
+		// The worker finishes a step under way on its own (the upstream body is
+		// closed; a held tool call's wait ends with the request context), leaves its
+		// result in the buffered channel and exits.
+		s.keep.Stop()
+		close(s.steps)
+	})
 	s.finish(nil, errors.New("stream closed before its end"))
 	return err
 }
