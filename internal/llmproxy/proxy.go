@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
@@ -162,8 +163,10 @@ func (p *Proxy) newReverseProxy() *httputil.ReverseProxy {
 		FlushInterval:  -1, // flush every write: SSE events reach the agent as they come
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   p.errorHandler,
-		ErrorLog:       nil,
-		BufferPool:     bufferPool{},
+		// Copy errors (an agent hanging up mid-stream) carry no content; log them
+		// with the rest instead of on the standard logger.
+		ErrorLog:   slog.NewLogLogger(p.log().Handler(), slog.LevelDebug),
+		BufferPool: bufferPool{},
 	}
 }
 
