@@ -55,8 +55,14 @@ func BenchmarkChatCompletionThroughVigil(b *testing.B) {
 	b.Run("auth-cached", func(b *testing.B) {
 		m := r.m
 		keys := &cachedAuth{next: &auth.Service{Store: m.store.Auth(), Agents: m.store.Inventory(), Ledger: m.ledger}, m: map[string]vigil.Actor{}}
+		masker, _, err := gatewayPII(m.Config.PII, m.keys, m.store.PIIVault())
+		if err != nil {
+			b.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		pl := m.newPipeline(m.policyState.engine, masker, oversightHolder{m.oversight.approvals}, nil, reg)
 		mux := web.NewMux(web.Errors{Log: m.Log})
-		if _, err := m.wireLLM(mux, nil, keys, nil, prometheus.NewRegistry()); err != nil {
+		if _, err := m.wireLLM(mux, pl, keys, nil, reg); err != nil {
 			b.Fatal(err)
 		}
 		srv := httptest.NewServer(web.Middleware{Log: m.Log, MaxBodyBytes: m.Config.HTTP.MaxBodyBytes}.Wrap(mux))
