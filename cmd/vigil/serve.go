@@ -24,7 +24,6 @@ import (
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/keyring"
 	"github.com/vigil-gateway/vigil/internal/ledger"
-	"github.com/vigil-gateway/vigil/internal/llmproxy"
 	"github.com/vigil-gateway/vigil/internal/pii"
 	"github.com/vigil-gateway/vigil/internal/policy"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
@@ -228,7 +227,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	pipeline := m.newPipeline(pol, masker, holder, newAIMSObserver(m, bg, aimsSvc), registry)
 
 	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy}).Register(mux)
-	(&llmproxy.Proxy{Log: m.Log, Auth: keys}).Register(mux)
+	if _, err = m.wireLLM(mux, pipeline, keys, modelPolicy(pol), registry); err != nil {
+		return err
+	}
 	(&decisionapi.Server{Log: m.Log, Auth: keys, Pipeline: pipeline, Approvals: holder, Ledger: m.store.Ledger()}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
