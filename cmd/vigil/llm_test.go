@@ -339,3 +339,40 @@ func str(m any, keys ...any) string {
 	s, _ := m.(string)
 	return s
 }
+
+// TestKillSwitchEndsOpenModelCall: suspending an agent ends its model calls that are
+// already in flight, not only its next ones.
+func TestKillSwitchEndsOpenModelCall(t *testing.T) {
+	r := newLLMRig(t)
+	type result struct {
+		status int
+		body   string
+	}
+	done := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", r.url+"/v1/chat/completions", strings.NewReader(
+			`{"model":"fake-gpt-4o","stream":true,"messages":[{"role":"user","content":"slow 30s please"}]}`))
+		req.Header.Set("Authorization", "Bearer "+r.agentKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- result{status: -1, body: err.Error()}
+			return
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{resp.StatusCode, string(raw)}
+	}()
+	waitFor(t, "the model call to be in flight", func() bool { return r.m.oversight.sessions.Len() > 0 })
+	if st, body := call(t, "POST", r.url+"/api/agents/bench-agent/suspend", adminToken, map[string]string{"reason": "runaway spend"}); st != 200 {
+		t.Fatalf("suspend = %d %v", st, body)
+	}
+	select {
+	case got := <-done:
+		if got.status == 200 && !strings.Contains(got.body, "runaway spend") {
+			t.Errorf("the in-flight call finished normally after the suspension: %d %s", got.status, got.body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the in-flight model call was not ended by the kill switch")
+	}
+}

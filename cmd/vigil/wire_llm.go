@@ -36,6 +36,9 @@ func (m *Main) wireLLM(mux *web.Mux, pl *enforce.Pipeline, agents llmproxy.Agent
 		Log: m.Log, Auth: agents, Pipeline: pl, Router: router, Prices: pricesFrom(m.Config.Prices),
 		Metrics: llmproxy.NewMetrics(reg), AllowModel: allowModel,
 	}
+	if m.oversight != nil {
+		p.Track = m.oversight.sessions.Track
+	}
 	p.Register(mux)
 	return p, nil
 }

@@ -60,6 +60,10 @@ type Proxy struct {
 	// ModelListTTL is how long a provider's own model list (used to expand wildcard
 	// patterns) is cached. Default 10m.
 	ModelListTTL time.Duration
+	// Track, if set, registers each call's work so the kill switch can end it: a
+	// suspension cancels the returned context, which stops the upstream call and
+	// closes the agent's stream (oversight.Sessions.Track).
+	Track func(ctx context.Context, agent vigil.Actor) (context.Context, func())
 	// KeepAlive is how often a stream that waits on a tool call's verdict gets an SSE
 	// comment so clients and proxies keep it open. Default DefaultKeepAlive.
 	KeepAlive time.Duration
@@ -108,7 +112,18 @@ func (p *Proxy) agent(h web.HandlerFunc) web.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return h(w, r.WithContext(context.WithValue(r.Context(), actorKey, a)))
+		ctx := r.Context()
+		if p.Track != nil {
+			var done func()
+			ctx, done = p.Track(ctx, a)
+			defer done()
+			// A suspension that landed between the first check and Track would have
+			// found nothing to cancel: check once more now that the work is registered.
+			if a, err = p.Auth.AuthenticateAgent(ctx, secret); err != nil {
+				return err
+			}
+		}
+		return h(w, r.WithContext(context.WithValue(ctx, actorKey, a)))
 	}
 }
 
