@@ -177,7 +177,9 @@ func bodiesPath(n int64) string { return ExportBodies + "/" + tileIndexPath(n, 0
 
 // OpenExport returns the Source view of an export directory (os.DirFS(dir), or any
 // fs.FS laid out the same way), for Verify.
-func OpenExport(fsys fs.FS) Source { return &exportSource{fsys: fsys, tiles: map[[2]int64]*tileLevels{}} }
+func OpenExport(fsys fs.FS) Source {
+	return &exportSource{fsys: fsys, tiles: map[[2]int64]*tileLevels{}}
+}
 
 type exportSource struct {
 	fsys fs.FS
@@ -302,7 +304,9 @@ func (x *exportSource) Bodies(ctx context.Context, start, end int64) ([]Body, er
 		sc.Buffer(nil, 1<<30)
 		for sc.Scan() {
 			var b exportBody
-			if err := json.Unmarshal(sc.Bytes(), &b); err != nil {
+			dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&b); err != nil {
 				f.Close()
 				return nil, fmt.Errorf("%s: %w", bodiesPath(n), err)
 			}

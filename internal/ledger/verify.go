@@ -314,9 +314,6 @@ func (v *verifier) loadCheckpoints(ctx context.Context, size int64) error {
 		if i > 0 && c.Size <= cps[i-1].Size {
 			return failCheckpoint(c.Size, "checkpoints are not in increasing size order (two checkpoints of one size?)")
 		}
-		if cp.Size > size {
-			return failCheckpoint(cp.Size, "it covers %d entries but the ledger holds %d: the ledger was truncated, rolled back or restored from an old copy", cp.Size, size)
-		}
 		v.checks = append(v.checks, sizeCheck{cp: cp})
 		v.pairs = append(v.pairs, cp)
 		last = &cps[i]
@@ -344,9 +341,6 @@ func (v *verifier) loadCheckpoints(ctx context.Context, size int64) error {
 		cp, err := ParseCheckpoint(t, v.opts.Origin, v.opts.Verifier)
 		if err != nil {
 			return failCheckpoint(-1, "a trusted checkpoint does not verify: %v", err)
-		}
-		if cp.Size > size {
-			return failCheckpoint(cp.Size, "a trusted copy of checkpoint %d exists but the ledger holds only %d entries: it was truncated, rolled back or restored from an old copy", cp.Size, size)
 		}
 		v.checks = append(v.checks, sizeCheck{cp: cp, trusted: true})
 		v.report.Trusted++
@@ -424,8 +418,19 @@ func (v *verifier) stream(ctx context.Context, size int64) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	// Checkpoints at size 0 or not reached (only possible when size is 0).
-	return v.checkBoundary(v.tree.n, -1)
+	if err := v.checkBoundary(v.tree.n, -1); err != nil {
+		return err
+	}
+	// Checkpoints beyond the end: the entries they signed are gone.
+	if len(v.checks) > 0 {
+		c := v.checks[0]
+		what := "it"
+		if c.trusted {
+			what = "a trusted copy of it"
+		}
+		return failCheckpoint(c.cp.Size, "%s covers %d entries but the ledger holds %d: the ledger was truncated, rolled back or restored from an old copy", what, c.cp.Size, size)
+	}
+	return nil
 }
 
 func (v *verifier) fetch(ctx context.Context, start, end int64) *chunk {
@@ -443,7 +448,7 @@ func (v *verifier) fetch(ctx context.Context, start, end int64) *chunk {
 	if v.bodies {
 		c.bodies, c.err = v.src.Bodies(ctx, start, end)
 		if c.err != nil {
-			c.err = fmt.Errorf("couldn't read bodies %d to %d: %w", start, end-1, c.err)
+			c.err = failAt(start, "couldn't read the bodies of entries %d to %d: %v", start, end-1, c.err)
 		}
 	}
 	return c
@@ -501,6 +506,8 @@ func (v *verifier) parseOne(lh *leafHasher, e *Entry, p *parsedEntry, bodyAt map
 		p.body = errBodyMissing
 	case b != nil && env.Body == nil:
 		p.body = errors.New("a body is stored for an entry that commits to none (inserted)")
+	case b != nil && b.EventID != env.ID:
+		p.body = fmt.Errorf("the body stored for this entry belongs to event %q", b.EventID)
 	case b != nil && b.Sealed != nil && v.sealer == nil:
 		p.bodyUnchecked = true
 	case b != nil:
