@@ -40,6 +40,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
+		{"verify", "verify the tamper-evident ledger offline", runVerify},
+		{"ledger", "export the ledger for audit, print proofs", runLedger},
 	}
 }
 

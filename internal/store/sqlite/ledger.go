@@ -66,7 +66,21 @@ type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
+// contiguous reports whether indexes are n consecutive ascending integers: the
+// verifier reads stored hashes that way, a chunk at a time.
+func contiguous(indexes []int64) bool {
+	for i, x := range indexes {
+		if x != indexes[0]+int64(i) {
+			return false
+		}
+	}
+	return len(indexes) > 0
+}
+
 func readHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, error) {
+	if len(indexes) > 16 && contiguous(indexes) {
+		return readHashRange(ctx, q, indexes[0], indexes[0]+int64(len(indexes)))
+	}
 	out := make([]tlog.Hash, len(indexes))
 	pos := make(map[int64][]int, len(indexes))
 	for i, x := range indexes {
@@ -105,6 +119,37 @@ func readHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, e
 	}
 	if found != len(uniq) {
 		return nil, fmt.Errorf("%d of %d stored hashes are missing", len(uniq)-found, len(uniq))
+	}
+	return out, nil
+}
+
+// readHashRange reads the stored hashes start <= id < end with one range scan.
+func readHashRange(ctx context.Context, q querier, start, end int64) ([]tlog.Hash, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, h FROM ledger_hashes WHERE id >= ? AND id < ? ORDER BY id`, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read stored hashes: %w", err)
+	}
+	defer rows.Close()
+	out := make([]tlog.Hash, 0, end-start)
+	var id int64
+	var h []byte
+	for rows.Next() {
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, err
+		}
+		if want := start + int64(len(out)); id != want {
+			return nil, fmt.Errorf("stored hash %d is missing", want)
+		}
+		if len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("stored hash %d has %d bytes", id, len(h))
+		}
+		out = append(out, tlog.Hash(h))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't read stored hashes: %w", err)
+	}
+	if int64(len(out)) != end-start {
+		return nil, fmt.Errorf("stored hash %d is missing", start+int64(len(out)))
 	}
 	return out, nil
 }
