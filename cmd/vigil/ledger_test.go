@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vigil-gateway/vigil/internal/ledger"
@@ -114,6 +115,42 @@ func (d *testDataDir) append(t *testing.T, n, every int) {
 				t.Fatal(err)
 			}
 		}
+	}
+	if err := l.PublishCheckpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendFast records n small events from many goroutines (so they share commits)
+// and publishes one checkpoint.
+func (d *testDataDir) appendFast(t *testing.T, n int) {
+	t.Helper()
+	db, l, err := d.open(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	defer l.Close()
+	ctx := context.Background()
+	const workers = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				if _, err := l.Record(ctx, vigil.Event{Type: "test.bulk", Attrs: map[string]string{"i": fmt.Sprint(i)}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
 	}
 	if err := l.PublishCheckpoint(ctx); err != nil {
 		t.Fatal(err)

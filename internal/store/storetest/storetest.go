@@ -17,6 +17,8 @@ type Stores struct {
 	Inventory inventory.Store
 	Auth      auth.Store
 	Ledger    ledger.Store
+	// Attacker has raw access to the same database, for the adversarial suite.
+	Attacker Attacker
 }
 
 // Run runs the whole suite. open MUST return stores over a new empty database each
@@ -25,4 +27,5 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Inventory", func(t *testing.T) { testInventory(t, open(t)) })
 	t.Run("Auth", func(t *testing.T) { testAuth(t, open(t)) })
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
+	t.Run("LedgerTampering", func(t *testing.T) { testLedgerTampering(t, open) })
 }
