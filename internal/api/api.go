@@ -27,11 +27,13 @@ type Server struct {
 	Auth      Authenticator
 	Keys      *auth.Service
 	Inventory *inventory.Service
+	Ledger    LedgerAPI
 }
 
 // Register adds the API's routes to mux.
 func (s *Server) Register(mux *web.Mux) {
 	s.registerRegistry(mux)
+	s.registerLedger(mux)
 }
 
 type ctxKey int

@@ -290,11 +290,25 @@ func signCheckpoint(s note.Signer, origin string, size int64, root tlog.Hash) ([
 	return signed, nil
 }
 
-// Head returns the latest published checkpoint, verified.
+// Head returns the latest published checkpoint, verified. The last one verified is
+// remembered, so serving proofs does not verify the same signature every time.
 func (l *Log) Head(ctx context.Context) (ParsedCheckpoint, error) {
 	h, err := l.store.Head(ctx)
 	if err != nil {
 		return ParsedCheckpoint{}, err
 	}
-	return l.parse(h.Note)
+	l.mu.Lock()
+	last := l.lastHead
+	l.mu.Unlock()
+	if last.Note != nil && bytes.Equal(last.Note, h.Note) {
+		return last, nil
+	}
+	cp, err := l.parse(h.Note)
+	if err != nil {
+		return ParsedCheckpoint{}, err
+	}
+	l.mu.Lock()
+	l.lastHead = cp
+	l.mu.Unlock()
+	return cp, nil
 }

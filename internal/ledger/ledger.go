@@ -85,7 +85,8 @@ type Log struct {
 	hashes   *hashCache
 
 	mu       sync.Mutex
-	lastTime time.Time // time of the last event appended by this process (for heartbeats)
+	lastTime time.Time        // time of the last event appended by this process (for heartbeats)
+	lastHead ParsedCheckpoint // the last head Head verified
 
 	stop chan struct{}
 	done chan struct{}
