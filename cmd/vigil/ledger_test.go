@@ -23,7 +23,7 @@ import (
 )
 
 // runCLI runs the command line in-process and returns its exit code and output.
-func runCLI(t *testing.T, args ...string) (int, string, string) {
+func runCLI(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
@@ -41,7 +41,7 @@ type testDataDir struct {
 	ids     []string
 }
 
-func newTestDataDir(t *testing.T) *testDataDir {
+func newTestDataDir(t testing.TB) *testDataDir {
 	t.Helper()
 	dir := t.TempDir()
 	skey, vkey, err := note.GenerateKey(rand.Reader, "test.vigil.example/ledger")
@@ -69,7 +69,7 @@ func newTestDataDir(t *testing.T) *testDataDir {
 	return &testDataDir{dir: dir, signer: s, vkey: vkey, bodyKey: bk}
 }
 
-func (d *testDataDir) options(t *testing.T) ledger.Options {
+func (d *testDataDir) options(t testing.TB) ledger.Options {
 	v, err := note.NewVerifier(d.vkey)
 	if err != nil {
 		t.Fatal(err)
@@ -79,13 +79,20 @@ func (d *testDataDir) options(t *testing.T) ledger.Options {
 }
 
 // open opens the data directory's ledger; the caller closes both.
-func (d *testDataDir) open(t *testing.T) (*sqlite.DB, *ledger.Log, error) {
+func (d *testDataDir) open(t testing.TB) (*sqlite.DB, *ledger.Log, error) {
+	t.Helper()
+	return d.openBatch(t, 0)
+}
+
+func (d *testDataDir) openBatch(t testing.TB, maxBatch int) (*sqlite.DB, *ledger.Log, error) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(d.dir, sqliteFile), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.Open(context.Background(), db.Ledger(), d.options(t))
+	opts := d.options(t)
+	opts.MaxBatch = maxBatch
+	l, err := ledger.Open(context.Background(), db.Ledger(), opts)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -123,16 +130,20 @@ func (d *testDataDir) append(t *testing.T, n, every int) {
 
 // appendFast records n small events from many goroutines (so they share commits)
 // and publishes one checkpoint.
-func (d *testDataDir) appendFast(t *testing.T, n int) {
+func (d *testDataDir) appendFast(t testing.TB, n int) { d.appendBulk(t, n, n, nil) }
+
+// appendBulk records n events with body from many goroutines (so they share
+// commits), publishing a checkpoint about every `every` events and at the end.
+func (d *testDataDir) appendBulk(t testing.TB, n, every int, body []byte) {
 	t.Helper()
-	db, l, err := d.open(t)
+	db, l, err := d.openBatch(t, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	defer l.Close()
 	ctx := context.Background()
-	const workers = 64
+	const workers = 512
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
@@ -140,9 +151,17 @@ func (d *testDataDir) appendFast(t *testing.T, n int) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
-				if _, err := l.Record(ctx, vigil.Event{Type: "test.bulk", Attrs: map[string]string{"i": fmt.Sprint(i)}}); err != nil {
+				r, err := l.Record(ctx, vigil.Event{Type: "test.bulk", Actor: "agent:bulk", SessionID: fmt.Sprint(w), SessionSeq: int64(i + 1),
+					Attrs: map[string]string{"i": fmt.Sprint(i)}, Body: body})
+				if err != nil {
 					errs <- err
 					return
+				}
+				if every < n && r.Index%int64(every) == 0 {
+					if err := l.PublishCheckpoint(ctx); err != nil {
+						errs <- err
+						return
+					}
 				}
 			}
 		}()

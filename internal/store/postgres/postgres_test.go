@@ -10,13 +10,13 @@ import (
 	"github.com/vigil-gateway/vigil/internal/store/storetest"
 )
 
-func openTest(t *testing.T) *postgres.DB {
+func openTest(t testing.TB) *postgres.DB {
 	t.Helper()
 	db, _ := openTestDSN(t)
 	return db
 }
 
-func openTestDSN(t *testing.T) (*postgres.DB, string) {
+func openTestDSN(t testing.TB) (*postgres.DB, string) {
 	t.Helper()
 	dsn := pgtest.DSN(t)
 	db, err := postgres.Open(context.Background(), dsn)

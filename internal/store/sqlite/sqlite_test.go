@@ -12,7 +12,7 @@ import (
 )
 
 // openTemp opens a fresh database in a test temp dir, closed at cleanup.
-func openTemp(t *testing.T) *sqlite.DB {
+func openTemp(t testing.TB) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), sqlite.Options{})
 	if err != nil {
