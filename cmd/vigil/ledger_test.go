@@ -43,8 +43,13 @@ type testDataDir struct {
 
 func newTestDataDir(t testing.TB) *testDataDir {
 	t.Helper()
+	return newTestDataDirFor(t, "test.vigil.example/ledger")
+}
+
+func newTestDataDirFor(t testing.TB, origin string) *testDataDir {
+	t.Helper()
 	dir := t.TempDir()
-	skey, vkey, err := note.GenerateKey(rand.Reader, "test.vigil.example/ledger")
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +295,7 @@ func TestRestoredOlderCopyIsRefused(t *testing.T) {
 	}
 }
 
-func copyFile(t *testing.T, from, to string) {
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
