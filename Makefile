@@ -23,3 +23,9 @@ test: ## run the whole test suite with the race detector (what CI runs)
 vet: ## go vet and gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+.PHONY: bench-ledger
+bench-ledger: ## ledger benchmarks: durable appends (SQLite, PostgreSQL), proof serving, vigil verify of 1M entries
+	$(GO) test ./internal/store/sqlite ./internal/store/postgres -run '^$$' -bench LedgerAppend -benchtime 20000x -count 3
+	$(GO) test ./internal/api -run '^$$' -bench ServeInclusionProof -benchtime 5000x -count 3
+	$(GO) test ./cmd/vigil -run '^$$' -bench Verify -benchtime 1x -count 3 -timeout 60m

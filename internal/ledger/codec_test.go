@@ -116,3 +116,25 @@ func TestValidTypeMatchesPattern(t *testing.T) {
 		}
 	}
 }
+
+func TestDigesterMatchesBodyDigest(t *testing.T) {
+	d := newDigester()
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 500 {
+		salt := make([]byte, []int{0, 1, 32, 63, 64, 65, 100}[i%7])
+		body := make([]byte, r.IntN(3000))
+		for j := range salt {
+			salt[j] = byte(r.Uint32())
+		}
+		for j := range body {
+			body[j] = byte(r.Uint32())
+		}
+		want := BodyDigest(salt, body)
+		if !d.matches(salt, body, want) {
+			t.Fatalf("digester disagrees with BodyDigest for salt %d bytes, body %d bytes", len(salt), len(body))
+		}
+		if d.matches(salt, append(body, 0), want) {
+			t.Fatal("digester matched a different body")
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"time"
 
@@ -186,15 +187,57 @@ func (s *sealer) seal(eventID string, body []byte) (*BodyRef, []byte) {
 
 // open decrypts a sealed body, returning its salt and content.
 func (s *sealer) open(eventID string, sealed []byte) (salt, body []byte, err error) {
+	return s.openInto(nil, eventID, sealed)
+}
+
+// openInto is open that decrypts into dst's memory when it is large enough.
+func (s *sealer) openInto(dst []byte, eventID string, sealed []byte) (salt, body []byte, err error) {
 	ns := s.aead.NonceSize()
 	if len(sealed) < ns+saltSize+s.aead.Overhead() {
 		return nil, nil, errors.New("sealed body is too short")
 	}
-	plain, err := s.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(eventID))
+	plain, err := s.aead.Open(dst[:0], sealed[:ns], sealed[ns:], []byte(eventID))
 	if err != nil {
 		return nil, nil, errors.New("sealed body does not decrypt with this deployment's key (substituted or corrupted)")
 	}
 	return plain[:saltSize], plain[saltSize:], nil
+}
+
+// digester computes BodyDigest reusing its SHA-256 states (the verifier checks a
+// million bodies). It is not safe for concurrent use.
+type digester struct {
+	inner, outer hash.Hash
+	pad          [sha256.BlockSize]byte
+	sum          [sha256.Size]byte
+	hex          [2 * sha256.Size]byte
+}
+
+func newDigester() *digester { return &digester{inner: sha256.New(), outer: sha256.New()} }
+
+// matches reports whether BodyDigest(salt, body) == digest, without allocating.
+func (d *digester) matches(salt, body []byte, digest string) bool {
+	if len(salt) > sha256.BlockSize {
+		return BodyDigest(salt, body) == digest
+	}
+	// HMAC (RFC 2104): H((K ^ opad) || H((K ^ ipad) || m)), K zero-padded.
+	d.pad = [sha256.BlockSize]byte{}
+	copy(d.pad[:], salt)
+	for i := range d.pad {
+		d.pad[i] ^= 0x36
+	}
+	d.inner.Reset()
+	d.inner.Write(d.pad[:])
+	d.inner.Write(body)
+	d.inner.Sum(d.sum[:0])
+	for i := range d.pad {
+		d.pad[i] ^= 0x36 ^ 0x5c
+	}
+	d.outer.Reset()
+	d.outer.Write(d.pad[:])
+	d.outer.Write(d.sum[:])
+	d.outer.Sum(d.sum[:0])
+	hex.Encode(d.hex[:], d.sum[:])
+	return string(d.hex[:]) == digest
 }
 
 // BodyDigest is the commitment a leaf holds to a body: hex HMAC-SHA256(salt, body).

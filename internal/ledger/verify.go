@@ -382,6 +382,9 @@ var errBodyMissing = errors.New("missing")
 // stream reads the entries in chunks (one goroutine reads ahead, workers parse
 // and hash in parallel) and checks them in index order.
 func (v *verifier) stream(ctx context.Context, size int64) error {
+	if err := v.checkBoundary(0); err != nil { // a checkpoint of the empty tree
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fetched := make(chan *chunk, 2)
@@ -418,7 +421,7 @@ func (v *verifier) stream(ctx context.Context, size int64) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err := v.checkBoundary(v.tree.n, -1); err != nil {
+	if err := v.checkBoundary(v.tree.n); err != nil {
 		return err
 	}
 	// Checkpoints beyond the end: the entries they signed are gone.
@@ -468,17 +471,24 @@ func (v *verifier) parse(c *chunk) {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
-			lh := newLeafHasher()
+			w := &worker{lh: newLeafHasher(), dg: newDigester()}
 			for i := lo; i < hi; i++ {
-				v.parseOne(lh, &c.entries[i], &c.parsed[i], bodyAt)
+				v.parseOne(w, &c.entries[i], &c.parsed[i], bodyAt)
 			}
 		}(w, min(w+per, len(c.entries)))
 	}
 	wg.Wait()
 }
 
-func (v *verifier) parseOne(lh *leafHasher, e *Entry, p *parsedEntry, bodyAt map[int64]*Body) {
-	p.leaf = lh.hash(e.Data)
+// worker is one parse goroutine's reusable state.
+type worker struct {
+	lh  *leafHasher
+	dg  *digester
+	buf []byte // decrypted bodies
+}
+
+func (v *verifier) parseOne(w *worker, e *Entry, p *parsedEntry, bodyAt map[int64]*Body) {
+	p.leaf = w.lh.hash(e.Data)
 	p.erases = -1
 	env, err := ParseEnvelope(e.Data)
 	if err != nil {
@@ -511,24 +521,25 @@ func (v *verifier) parseOne(lh *leafHasher, e *Entry, p *parsedEntry, bodyAt map
 	case b != nil && b.Sealed != nil && v.sealer == nil:
 		p.bodyUnchecked = true
 	case b != nil:
-		p.body = v.checkBody(env, b)
+		p.body = v.checkBody(w, env, b)
 		p.bodyChecked = p.body == nil
 	}
 }
 
 // checkBody opens a body and compares it with the leaf's commitment.
-func (v *verifier) checkBody(env Envelope, b *Body) error {
+func (v *verifier) checkBody(w *worker, env Envelope, b *Body) error {
 	var salt, content []byte
 	switch {
 	case b.Sealed != nil:
 		var err error
-		if salt, content, err = v.sealer.open(env.ID, b.Sealed); err != nil {
+		if salt, content, err = v.sealer.openInto(w.buf, env.ID, b.Sealed); err != nil {
 			return err
 		}
+		w.buf = salt[:cap(salt)] // reuse the (possibly grown) buffer next time
 	default:
 		salt, content = b.Salt, b.Content
 	}
-	if len(content) != env.Body.Len || BodyDigest(salt, content) != env.Body.Digest {
+	if len(content) != env.Body.Len || !w.dg.matches(salt, content, env.Body.Digest) {
 		return errors.New("the body does not match the digest in the leaf (substituted or corrupted)")
 	}
 	return nil
@@ -577,7 +588,7 @@ func (v *verifier) check(ctx context.Context, c *chunk) error {
 		if err := v.checkEntry(idx, p); err != nil {
 			return err
 		}
-		if err := v.checkBoundary(v.tree.n, idx); err != nil {
+		if err := v.checkBoundary(v.tree.n); err != nil {
 			return err
 		}
 	}
@@ -645,13 +656,12 @@ func (v *verifier) checkEntry(idx int64, p *parsedEntry) error {
 }
 
 // checkBoundary compares the recomputed root with every checkpoint of size n.
-// idx is the last entry appended, for the failure message.
-func (v *verifier) checkBoundary(n, idx int64) error {
+func (v *verifier) checkBoundary(n int64) error {
 	for len(v.checks) > 0 && v.checks[0].cp.Size <= n {
 		c := v.checks[0]
 		v.checks = v.checks[1:]
 		if c.cp.Size < n {
-			continue // only size 0 when n is 0; cannot happen otherwise
+			continue // unreachable: every size from 0 up is checked in turn
 		}
 		if c.cp.Root != v.tree.root() {
 			what := "checkpoint"
