@@ -228,8 +228,27 @@ func (l *Log) Run(ctx context.Context) error {
 
 // PublishCheckpoint signs and publishes a checkpoint for the current tree if it has
 // grown since the head. It is what Run does each tick; tests and shutdown call it
-// directly. Losing the compare-and-swap to another replica is not an error.
+// directly. When it returns nil, a checkpoint covering at least the tree as it was
+// at the call is published, by this replica or another: losing the compare-and-swap
+// to another replica is retried (a few times) from the new head, so a replica
+// shutting down never leaves its last entries unsigned because another one was
+// publishing at the same moment.
 func (l *Log) PublishCheckpoint(ctx context.Context) error {
+	const attempts = 8
+	for i := 1; ; i++ {
+		err := l.publishOnce(ctx)
+		if !errors.Is(err, vigil.ErrConflict) {
+			return err
+		}
+		if i == attempts {
+			return fmt.Errorf("couldn't publish a checkpoint: lost the compare-and-swap %d times in a row: %w", attempts, err)
+		}
+	}
+}
+
+// publishOnce is one attempt of PublishCheckpoint; it returns an error matching
+// vigil.ErrConflict when another writer changed the head meanwhile.
+func (l *Log) publishOnce(ctx context.Context) error {
 	// Read the head before the tree: the tree only grows, so it is at least as big.
 	var prev *Checkpoint
 	var prevCP ParsedCheckpoint
@@ -267,9 +286,6 @@ func (l *Log) PublishCheckpoint(ctx context.Context) error {
 	}
 	next := Checkpoint{Size: size, Note: signed, CreatedAt: l.opts.Now().UnixMicro()}
 	if err := l.store.Publish(ctx, prev, next); err != nil {
-		if errors.Is(err, vigil.ErrConflict) {
-			return nil // another replica published first; the next tick catches up
-		}
 		return fmt.Errorf("couldn't publish checkpoint %d: %w", size, err)
 	}
 	if l.opts.Mirror != nil {

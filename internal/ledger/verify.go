@@ -319,6 +319,7 @@ func (v *verifier) loadCheckpoints(ctx context.Context, size int64) error {
 		last = &cps[i]
 	}
 	v.report.Checkpoints = len(cps)
+	v.checkpointGaps(cps)
 	head, err := v.src.Head(ctx)
 	switch {
 	case errors.Is(err, vigil.ErrNotFound):
@@ -347,6 +348,23 @@ func (v *verifier) loadCheckpoints(ctx context.Context, size int64) error {
 	}
 	slices.SortStableFunc(v.checks, func(a, b sizeCheck) int { return int(a.cp.Size - b.cp.Size) })
 	return nil
+}
+
+// checkpointGaps warns about stretches without a published checkpoint longer than
+// GapFactor heartbeats, by the times the store recorded (not signed, so a hint: the
+// signed leaf times are checked too, in checkEntry).
+func (v *verifier) checkpointGaps(cps []Checkpoint) {
+	gap := time.Duration(v.opts.GapFactor) * v.opts.HeartbeatInterval
+	for i := 1; i < len(cps); i++ {
+		a, b := cps[i-1].CreatedAt, cps[i].CreatedAt
+		if a <= 0 || b <= 0 {
+			continue // an export keeps no publication times
+		}
+		if d := time.Duration(b-a) * time.Microsecond; d > gap {
+			v.report.Warnings = append(v.report.Warnings, fmt.Sprintf("no checkpoint was published between %s (size %d) and %s (size %d): %s, more than %d× the heartbeat interval",
+				time.UnixMicro(a).UTC().Format(time.RFC3339), cps[i-1].Size, time.UnixMicro(b).UTC().Format(time.RFC3339), cps[i].Size, d.Round(time.Second), v.opts.GapFactor))
+		}
+	}
 }
 
 // chunk is a run of entries on its way through the pipeline.

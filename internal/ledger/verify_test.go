@@ -407,6 +407,38 @@ func TestVerifyHeartbeatGap(t *testing.T) {
 	}
 }
 
+func TestVerifyCheckpointGap(t *testing.T) {
+	k := newTestKeys(t, testOrigin)
+	st, l := openMem(t, k)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l.opts.Now = func() time.Time { return now }
+	for _, step := range []time.Duration{0, time.Minute, time.Hour} {
+		now = now.Add(step)
+		if _, err := l.Record(ctx, vigil.Event{Type: "test.t"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.PublishCheckpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := k.verifyOptions()
+	o.HeartbeatInterval = 5 * time.Minute
+	rep, err := Verify(ctx, st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gaps []string
+	for _, w := range rep.Warnings {
+		if strings.HasPrefix(w, "no checkpoint") {
+			gaps = append(gaps, w)
+		}
+	}
+	if !rep.OK() || len(gaps) != 1 || !strings.Contains(gaps[0], "(size 2) and") {
+		t.Errorf("report = %s, warnings %q; want one checkpoint gap after size 2", rep.Summary(), rep.Warnings)
+	}
+}
+
 func TestVerifyTrustedCheckpoint(t *testing.T) {
 	// A restored backup: the store (with its own head) is consistently older than
 	// a checkpoint the auditor (or the mirror) holds.
