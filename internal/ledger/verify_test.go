@@ -204,7 +204,6 @@ func recompute(st *memStore) {
 }
 
 func TestVerifyCatchesTampering(t *testing.T) {
-	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
 		tamper func(t *testing.T, st *memStore, k testKeys)
@@ -316,17 +315,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			fill(t, l, 50, 11) // checkpoints at 11, 22, 33, 44, 50
 			l.Close()
 			tc.tamper(t, st, k)
-			rep, err := Verify(ctx, st, k.verifyOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.OK() {
-				t.Fatalf("tampering went unnoticed: %s", rep.Summary())
-			}
-			f := rep.Failure
-			if f.Index != tc.index || f.Checkpoint != tc.checkpoint || !strings.Contains(f.Reason, tc.reason) {
-				t.Errorf("failure = %s; want index %d, checkpoint %d, reason with %q", f, tc.index, tc.checkpoint, tc.reason)
-			}
+			wantVerifyFailure(t, st, k.verifyOptions(), tc.index, tc.checkpoint, tc.reason)
 		})
 	}
 }
@@ -338,6 +327,22 @@ func (k testKeys) sign(t testing.TB, size int64, root tlog.Hash) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// wantVerifyFailure verifies st and checks the first failure names index and
+// checkpoint (-1 for none) with phrase in its reason.
+func wantVerifyFailure(t *testing.T, st Source, o VerifyOptions, index, checkpoint int64, phrase string) {
+	t.Helper()
+	rep, err := Verify(context.Background(), st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() {
+		t.Fatalf("tampering went unnoticed: %s", rep.Summary())
+	}
+	if f := rep.Failure; f.Index != index || f.Checkpoint != checkpoint || !strings.Contains(f.Reason, phrase) {
+		t.Errorf("failure = %s; want index %d, checkpoint %d, reason with %q", f, index, checkpoint, phrase)
+	}
 }
 
 func TestVerifySessionOrder(t *testing.T) {
@@ -352,13 +357,7 @@ func TestVerifySessionOrder(t *testing.T) {
 	if err := l.PublishCheckpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(ctx, st, k.verifyOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.OK() || rep.Failure.Index != 3 || !strings.Contains(rep.Failure.Reason, "reordered") {
-		t.Errorf("report = %s; want a failure at index 3 about session order", rep.Summary())
-	}
+	wantVerifyFailure(t, st, k.verifyOptions(), 3, -1, "reordered")
 }
 
 func TestVerifyDuplicateEventID(t *testing.T) {
@@ -366,7 +365,6 @@ func TestVerifyDuplicateEventID(t *testing.T) {
 	// attacker writes one directly and recomputes every hash.
 	k := newTestKeys(t, testOrigin)
 	st, l := openMem(t, k)
-	ctx := context.Background()
 	fill(t, l, 5, 100)
 	l.Close()
 	env, _ := ParseEnvelope(st.entries[1].Data)
@@ -374,13 +372,7 @@ func TestVerifyDuplicateEventID(t *testing.T) {
 	data, _ := env.Marshal()
 	st.entries[5] = Entry{Index: 5, EventID: env.ID, Data: data}
 	recompute(st)
-	rep, err := Verify(ctx, st, k.verifyOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.OK() || rep.Failure.Index != 5 || !strings.Contains(rep.Failure.Reason, "already recorded at index 1") {
-		t.Errorf("report = %s; want a duplicate id failure at index 5", rep.Summary())
-	}
+	wantVerifyFailure(t, st, k.verifyOptions(), 5, -1, "already recorded at index 1")
 }
 
 func TestVerifyHeartbeatGap(t *testing.T) {
@@ -451,13 +443,7 @@ func TestVerifyTrustedCheckpoint(t *testing.T) {
 	head, _ := st.Head(ctx)
 	o := k.verifyOptions()
 	o.Trusted = [][]byte{head.Note}
-	rep, err := Verify(ctx, old, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.OK() || rep.Failure.Checkpoint != 15 || !strings.Contains(rep.Failure.Reason, "restored") {
-		t.Errorf("report = %s; want a failure naming trusted checkpoint 15", rep.Summary())
-	}
+	wantVerifyFailure(t, old, o, -1, 15, "restored")
 	if rep, _ := Verify(ctx, st, o); !rep.OK() {
 		t.Errorf("the current store fails against its own trusted head: %s", rep.Summary())
 	}
