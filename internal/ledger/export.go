@@ -262,7 +262,7 @@ func (x *exportSource) Entries(ctx context.Context, start, end int64) ([]Entry, 
 	if err != nil {
 		return nil, err
 	}
-	end = min(end, size)
+	start, end = max(start, 0), min(end, size)
 	var out []Entry
 	for n := start / TileWidth; n*TileWidth < end; n++ {
 		t := tlog.Tile{H: TileHeight, L: -1, N: n, W: bundleWidth(n, size)}
@@ -292,7 +292,7 @@ func (x *exportSource) Bodies(ctx context.Context, start, end int64) ([]Body, er
 		return nil, ErrNoBodies
 	}
 	var out []Body
-	for n := start / TileWidth; n*TileWidth < end; n++ {
+	for n := max(start, 0) / TileWidth; n*TileWidth < end; n++ {
 		f, err := x.fsys.Open(bodiesPath(n))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -254,10 +254,13 @@ func (v *verifier) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("couldn't read the tree state: %w", err)
 	}
-	if err := v.loadCheckpoints(ctx, size); err != nil {
+	if size < 0 || size > 1<<50 {
+		return failAt(-1, "the tree state claims an impossible size %d", size)
+	}
+	if err := v.loadCheckpoints(ctx); err != nil {
 		return err
 	}
-	v.ids = make(map[[2]uint64]int64, size)
+	v.ids = make(map[[2]uint64]int64, min(size, 1<<20))
 	v.sessions = map[string]sessionPos{}
 	v.erasures = map[int64]erasure{}
 	v.seed1, v.seed2 = maphash.MakeSeed(), maphash.MakeSeed()
@@ -277,12 +280,17 @@ func (v *verifier) run(ctx context.Context) error {
 	if got != root {
 		return failAt(-1, "the stored tree root at size %d is not the root of the stored entries (the tree state was rewritten)", size)
 	}
-	extra, err := v.src.Entries(ctx, size, size+1)
+	extra, err := v.src.Entries(ctx, size, 1<<62)
 	if err != nil {
 		return fmt.Errorf("couldn't read past the tree: %w", err)
 	}
 	if len(extra) > 0 {
-		return failAt(size, "an entry exists beyond the tree's size %d (inserted outside the ledger)", size)
+		return failAt(extra[0].Index, "an entry exists beyond the tree's size %d (inserted outside the ledger)", size)
+	}
+	if before, err := v.src.Entries(ctx, -1<<62, 0); err != nil {
+		return fmt.Errorf("couldn't read before the tree: %w", err)
+	} else if len(before) > 0 {
+		return failAt(before[0].Index, "an entry exists at a negative index (inserted outside the ledger)")
 	}
 	if err := v.checkPairs(ctx); err != nil {
 		return err
@@ -297,7 +305,7 @@ func (v *verifier) run(ctx context.Context) error {
 
 // loadCheckpoints verifies every published checkpoint and the trusted ones and
 // queues them for comparison with the recomputed tree.
-func (v *verifier) loadCheckpoints(ctx context.Context, size int64) error {
+func (v *verifier) loadCheckpoints(ctx context.Context) error {
 	cps, err := v.src.Checkpoints(ctx, 0, 1<<62)
 	if err != nil {
 		return fmt.Errorf("couldn't read checkpoints: %w", err)
