@@ -30,8 +30,10 @@ first failing index or checkpoint and why when not.
 
 The log's origin and public key come from the data directory (ledger.pub, or
 ledger.key), or from --public-key for an auditor who holds only the public key
-(bodies are then not checked). The data directory's checkpoint mirror
-(ledger.checkpoint), when present, must be extended by the database.`
+(bodies are then not checked). For --export without either, the export's own
+ledger.pub is used, with a warning: a copy cannot vouch for itself. The data
+directory's checkpoint mirror (ledger.checkpoint), when present, must be extended
+by the database.`
 
 // Files in the data directory. They match what vigil serve's keyring writes.
 const (
@@ -237,8 +239,8 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "vigil verify: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	if (lf.database != "" && lf.export != "") || (lf.data != "" && lf.export != "" && lf.publicKey == "") {
-		fmt.Fprintln(env.Stderr, "vigil verify: give one of --data, --database or --export (--data may name the keys for --database)")
+	if lf.database != "" && lf.export != "" {
+		fmt.Fprintln(env.Stderr, "vigil verify: give one of --database or --export (--data may name the keys for either)")
 		return errUsage
 	}
 	keys, err := lf.loadKeys(env)
