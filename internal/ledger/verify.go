@@ -405,42 +405,64 @@ type parsedEntry struct {
 
 var errBodyMissing = errors.New("missing")
 
-// stream reads the entries in chunks (one goroutine reads ahead, workers parse
-// and hash in parallel) and checks them in index order.
+// stream reads the entries in chunks (workers read and parse chunks in parallel)
+// and checks them in index order.
 func (v *verifier) stream(ctx context.Context, size int64) error {
 	if err := v.checkBoundary(0); err != nil { // a checkpoint of the empty tree
 		return err
 	}
+	// Chunks are read and parsed by Workers goroutines, a chunk each, and checked
+	// in order here; at most Workers+1 chunks are in flight.
+	type future struct {
+		c    *chunk
+		done chan struct{}
+	}
 	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // never leave a worker reading a store the caller may close
 	defer cancel()
-	fetched := make(chan *chunk, 2)
-	parsed := make(chan *chunk, 2)
+	jobs := make(chan *future)
+	order := make(chan *future, v.opts.Workers+1)
+	wg.Add(1)
 	go func() {
-		defer close(fetched)
+		defer wg.Done()
+		defer close(jobs)
+		defer close(order)
 		for s := int64(0); s < size; s += int64(v.opts.ChunkSize) {
-			c := v.fetch(ctx, s, min(s+int64(v.opts.ChunkSize), size))
+			f := &future{c: &chunk{start: s, end: min(s+int64(v.opts.ChunkSize), size)}, done: make(chan struct{})}
 			select {
-			case fetched <- c:
+			case order <- f:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- f:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-	go func() {
-		defer close(parsed)
-		for c := range fetched {
-			if c.err == nil {
-				v.parse(c)
+	for range v.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{lh: newLeafHasher(), dg: newDigester()}
+			for f := range jobs {
+				v.fetch(ctx, f.c)
+				if f.c.err == nil {
+					v.parse(w, f.c)
+				}
+				close(f.done)
 			}
-			select {
-			case parsed <- c:
-			case <-ctx.Done():
-				return
-			}
+		}()
+	}
+	for f := range order {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-	}()
-	for c := range parsed {
-		if err := v.check(ctx, c); err != nil {
+		if err := v.check(ctx, f.c); err != nil {
 			return err
 		}
 	}
@@ -462,58 +484,69 @@ func (v *verifier) stream(ctx context.Context, size int64) error {
 	return nil
 }
 
-func (v *verifier) fetch(ctx context.Context, start, end int64) *chunk {
-	c := &chunk{start: start, end: end}
+// fetch reads chunk c's entries, stored hashes and bodies.
+func (v *verifier) fetch(ctx context.Context, c *chunk) {
+	start, end := c.start, c.end
 	c.entries, c.err = v.src.Entries(ctx, start, end)
 	if c.err != nil {
 		c.err = failAt(start, "couldn't read entries %d to %d: %v", start, end-1, c.err)
-		return c
+		return
 	}
 	idx := make([]int64, 0, tlog.StoredHashIndex(0, end)-tlog.StoredHashIndex(0, start))
 	for i := tlog.StoredHashIndex(0, start); i < tlog.StoredHashIndex(0, end); i++ {
 		idx = append(idx, i)
 	}
-	c.hashes, c.hashErr = v.src.ReadHashes(ctx, idx)
-	if v.bodies {
-		c.bodies, c.err = v.src.Bodies(ctx, start, end)
-		if c.err != nil {
-			c.err = failAt(start, "couldn't read the bodies of entries %d to %d: %v", start, end-1, c.err)
+	// Bodies are most of the bytes: read them on a connection of their own while
+	// the hashes are read.
+	var bodiesErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if v.bodies {
+			c.bodies, bodiesErr = v.src.Bodies(ctx, start, end)
 		}
+	}()
+	c.hashes, c.hashErr = v.src.ReadHashes(ctx, idx)
+	<-done
+	if bodiesErr != nil {
+		c.err = failAt(start, "couldn't read the bodies of entries %d to %d: %v", start, end-1, bodiesErr)
 	}
-	return c
 }
 
-// parse checks each entry on its own (canonical envelope, leaf hash, body digest),
-// spread over the workers.
-func (v *verifier) parse(c *chunk) {
+// parse checks each entry of c on its own (canonical envelope, leaf hash, body
+// digest) with worker w's state.
+func (v *verifier) parse(w *worker, c *chunk) {
 	c.parsed = make([]parsedEntry, len(c.entries))
-	bodyAt := make(map[int64]*Body, len(c.bodies))
+	bodyAt := make([]*Body, c.end-c.start) // by index - c.start
 	for i := range c.bodies {
-		bodyAt[c.bodies[i].Index] = &c.bodies[i]
+		b := &c.bodies[i]
+		if b.Index < c.start || b.Index >= c.end {
+			continue // not asked for
+		}
+		if bodyAt[b.Index-c.start] != nil {
+			c.err = failAt(b.Index, "two bodies are stored for the entry")
+			return
+		}
+		bodyAt[b.Index-c.start] = b
 	}
-	var wg sync.WaitGroup
-	per := (len(c.entries) + v.opts.Workers - 1) / v.opts.Workers
-	for w := 0; w < len(c.entries); w += per {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			w := &worker{lh: newLeafHasher(), dg: newDigester()}
-			for i := lo; i < hi; i++ {
-				v.parseOne(w, &c.entries[i], &c.parsed[i], bodyAt)
-			}
-		}(w, min(w+per, len(c.entries)))
+	for i := range c.entries {
+		var b *Body
+		if j := c.entries[i].Index - c.start; j >= 0 && j < int64(len(bodyAt)) {
+			b = bodyAt[j]
+		}
+		v.parseOne(w, &c.entries[i], &c.parsed[i], b)
 	}
-	wg.Wait()
 }
 
-// worker is one parse goroutine's reusable state.
+// worker is one reading-and-parsing goroutine's reusable state.
 type worker struct {
 	lh  *leafHasher
 	dg  *digester
 	buf []byte // decrypted bodies
 }
 
-func (v *verifier) parseOne(w *worker, e *Entry, p *parsedEntry, bodyAt map[int64]*Body) {
+// parseOne checks entry e with the body stored for it (nil if none).
+func (v *verifier) parseOne(w *worker, e *Entry, p *parsedEntry, b *Body) {
 	p.leaf = w.lh.hash(e.Data)
 	p.erases = -1
 	env, err := ParseEnvelope(e.Data)
@@ -536,7 +569,6 @@ func (v *verifier) parseOne(w *worker, e *Entry, p *parsedEntry, bodyAt map[int6
 	if !v.bodies {
 		return
 	}
-	b := bodyAt[e.Index]
 	switch {
 	case b == nil && env.Body != nil:
 		p.body = errBodyMissing
