@@ -293,6 +293,16 @@ func TestRestoredOlderCopyIsRefused(t *testing.T) {
 	if _, _, err := d.open(t); err == nil || !strings.Contains(err.Error(), ledger.ErrBehind.Error()) {
 		t.Errorf("ledger.Open of a restored copy = %v, want ErrBehind", err)
 	}
+	// An auditor who kept checkpoint 80 catches it even without the mirror.
+	saved := filepath.Join(t.TempDir(), "cp80")
+	os.Rename(filepath.Join(d.dir, ledger.MirrorFile), saved)
+	if code, out, errOut := runCLI(t, "verify", "--data", d.dir); code != 0 {
+		t.Fatalf("without the mirror the restored copy is self-consistent and should verify: %d, %q, %q", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "verify", "--data", d.dir, "--trusted", saved)
+	if code != 1 || !strings.Contains(errOut, "checkpoint 80:") {
+		t.Errorf("verify --trusted of a restored copy = %d, %q; want 1 naming checkpoint 80", code, errOut)
+	}
 }
 
 func copyFile(t testing.TB, from, to string) {

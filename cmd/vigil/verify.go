@@ -227,10 +227,19 @@ func (f *ledgerFlags) openLedger(ctx context.Context) (*openedLedger, error) {
 }
 
 func runVerify(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "verify", "[--data DIR | --database DSN | --export DIR] [--public-key FILE] [--json]", verifySummary)
+	fs := newFlags(env, "verify", "[--data DIR | --database DSN | --export DIR] [--public-key FILE] [--trusted FILE]… [--json]", verifySummary)
 	var lf ledgerFlags
 	lf.register(fs, true)
 	asJSON := fs.Bool("json", false, "write the full report as JSON")
+	var trusted [][]byte
+	fs.Func("trusted", "a checkpoint `FILE` kept outside the ledger (a witness's, or one you saw before) that it must extend; repeatable", func(path string) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		trusted = append(trusted, b)
+		return nil
+	})
 	heartbeat := fs.Duration("heartbeat", ledger.DefaultHeartbeatInterval, "the deployment's heartbeat interval; gaps of 3× it are warned about")
 	if err := parse(fs, env, args); err != nil {
 		return err
@@ -247,7 +256,7 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := ledger.VerifyOptions{Origin: keys.origin, Verifier: keys.verifier, BodyKey: keys.bodyKey, HeartbeatInterval: *heartbeat}
+	opts := ledger.VerifyOptions{Origin: keys.origin, Verifier: keys.verifier, BodyKey: keys.bodyKey, HeartbeatInterval: *heartbeat, Trusted: trusted}
 	var src ledger.Source
 	if lf.export != "" {
 		if _, err := os.Stat(filepath.Join(lf.export, "checkpoint")); err != nil {
