@@ -74,6 +74,9 @@ export then holds personal data.`)
 	}
 	fmt.Fprintf(env.Stdout, "exported %d entries (%d bundles, %d tiles, %d checkpoints, %d bodies) to %s\n",
 		res.Size, res.Bundles, res.Tiles, res.Checkpoints, res.Bodies, dir)
+	if res.Unopened > 0 {
+		fmt.Fprintf(env.Stderr, "warning: %d bodies did not decrypt (substituted or corrupted) and were left out; run vigil verify\n", res.Unopened)
+	}
 	return nil
 }
 

@@ -132,3 +132,23 @@ func maps(m map[string]bool) func(func(string) bool) {
 		}
 	}
 }
+
+func TestExportLeavesOutBodiesThatDoNotOpen(t *testing.T) {
+	k := newTestKeys(t, testOrigin)
+	st, l := openMem(t, k)
+	fill(t, l, 20, 100)
+	b := st.bodies[5]
+	b.Sealed = st.bodies[6].Sealed // sealed for another event: does not open
+	st.bodies[5] = b
+	dir := t.TempDir()
+	res, err := Export(context.Background(), st, dir, ExportOptions{PublicKey: k.vkey, WithBodies: true, BodyKey: k.bodyKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bodies != 19 || res.Unopened != 1 {
+		t.Errorf("Export = %+v; want 19 bodies and 1 unopened", res)
+	}
+	o := k.verifyOptions()
+	o.BodyKey = nil
+	wantVerifyFailure(t, OpenExport(os.DirFS(dir)), o, 5, -1, "no erasure was recorded")
+}
