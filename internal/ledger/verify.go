@@ -77,7 +77,8 @@ type VerifyOptions struct {
 // Report is what Verify found. Failure is nil when the ledger is intact.
 type Report struct {
 	Origin string `json:"origin"`
-	// Size is the number of entries verified; Root their recomputed root.
+	// Size is the number of entries the ledger claims; Root their recomputed root
+	// (empty when verification stopped before the end).
 	Size int64  `json:"size"`
 	Root string `json:"root"`
 	// Checkpoints is how many signed checkpoints were verified; Latest is the size
@@ -190,7 +191,7 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (*Report, error
 	if opts.BodyKey != nil {
 		s, err := newSealer(opts.BodyKey)
 		if err != nil {
-			return nil, fmt.Errorf("verify: %w", err)
+			return nil, fmt.Errorf("couldn't use the body key: %w", err)
 		}
 		v.sealer = s
 	}
@@ -257,6 +258,7 @@ func (v *verifier) run(ctx context.Context) error {
 	if size < 0 || size > 1<<50 {
 		return failAt(-1, "the tree state claims an impossible size %d", size)
 	}
+	v.report.Size = size
 	if err := v.loadCheckpoints(ctx); err != nil {
 		return err
 	}
@@ -275,7 +277,6 @@ func (v *verifier) run(ctx context.Context) error {
 		return err
 	}
 	got := v.tree.root()
-	v.report.Size = size
 	v.report.Root = fmt.Sprintf("%x", got)
 	if got != root {
 		return failAt(-1, "the stored tree root at size %d is not the root of the stored entries (the tree state was rewritten)", size)
