@@ -26,6 +26,6 @@ vet: ## go vet and gofmt check
 
 .PHONY: bench-ledger
 bench-ledger: ## ledger benchmarks: durable appends (SQLite, PostgreSQL), proof serving, vigil verify of 1M entries
-	$(GO) test ./internal/store/sqlite ./internal/store/postgres -run '^$$' -bench LedgerAppend -benchtime 20000x -count 3
+	$(GO) test ./internal/store/sqlite ./internal/store/postgres -run '^$$' -bench LedgerAppend -benchtime 30000x -count 3
 	$(GO) test ./internal/api -run '^$$' -bench ServeInclusionProof -benchtime 5000x -count 3
 	$(GO) test ./cmd/vigil -run '^$$' -bench Verify -benchtime 1x -count 3 -timeout 60m
