@@ -15,18 +15,26 @@ import (
 
 // fsck builds Tessera's fsck (a tool dependency in go.mod, so it is in the module
 // cache after "go mod download" and builds offline; it is not linked into vigil)
-// once per test binary and returns its path.
+// once per test binary and returns its path. The binary goes to one fixed place in
+// the temporary directory (built beside it and renamed, so concurrent test runs
+// never see half a file), not a new directory per run.
 var fsck = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "vigil-fsck")
+	dir := filepath.Join(os.TempDir(), "vigil-test-tools")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, "fsck-*")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "fsck")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/transparency-dev/tessera/cmd/fsck").CombinedOutput()
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	out, err := exec.Command("go", "build", "-o", tmp.Name(), "github.com/transparency-dev/tessera/cmd/fsck").CombinedOutput()
 	if err != nil {
 		return "", &buildError{err, string(out)}
 	}
-	return bin, nil
+	bin := filepath.Join(dir, "fsck")
+	return bin, os.Rename(tmp.Name(), bin)
 })
 
 type buildError struct {
