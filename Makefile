@@ -70,3 +70,8 @@ bench-llm: ## run the LLM gateway's Go benchmarks (parsing, SSE, the proxy alone
 .PHONY: fuzz-llm
 fuzz-llm: ## fuzz OpenAI/Anthropic request parsing and SSE parsing (30s each)
 	for f in FuzzParseChatRequest FuzzParseMessagesRequest FuzzSSEReader; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./internal/llmproxy/ || exit 1; done
+.PHONY: bench-ledger
+bench-ledger: ## ledger benchmarks: durable appends (SQLite, PostgreSQL), proof serving, vigil verify of 1M entries
+	$(GO) test ./internal/store/sqlite ./internal/store/postgres -run '^$$' -bench LedgerAppend -benchtime 30000x -count 3
+	$(GO) test ./internal/api -run '^$$' -bench ServeInclusionProof -benchtime 5000x -count 3
+	$(GO) test ./cmd/vigil -run '^$$' -bench Verify -benchtime 1x -count 3 -timeout 60m

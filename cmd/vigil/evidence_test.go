@@ -19,7 +19,7 @@ import (
 )
 
 // runOffline runs a command line with no gateway environment (offline tools).
-func runOffline(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runOffline(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	env := newTestEnv(nil)
 	code = Run(context.Background(), &env.Env, args)

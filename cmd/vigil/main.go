@@ -54,6 +54,8 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
 		{"policy", "test and check policy files", runPolicy},
+		{"verify", "verify the tamper-evident ledger offline", runVerify},
+		{"ledger", "export the ledger for audit, print proofs", runLedger},
 	}
 }
 

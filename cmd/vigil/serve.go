@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,7 +166,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Origin: m.keys.Origin(), Signer: m.keys.LedgerSigner(), Verifier: m.keys.LedgerVerifier(),
 		BodyKey: m.keys.BodyKey(), CheckpointInterval: cfg.Ledger.CheckpointInterval,
 		HeartbeatInterval: cfg.Ledger.HeartbeatInterval, MaxBatch: cfg.Ledger.MaxBatch,
-		Mirror: fileMirror(filepath.Join(cfg.DataDir, "ledger.checkpoint")), Log: m.Log,
+		Mirror: ledger.FileMirror{Path: filepath.Join(cfg.DataDir, ledger.MirrorFile)}, Log: m.Log,
 	})
 	if err != nil {
 		return fmt.Errorf("couldn't open the ledger: %w", err)
@@ -226,7 +225,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	holder := oversightHolder{m.oversight.approvals}
 	pipeline := m.newPipeline(pol, masker, holder, newAIMSObserver(m, bg, aimsSvc), registry)
 
-	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy}).Register(mux)
+	(&api.Server{
+		Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy,
+		Ledger: api.LedgerAPI{Log: m.ledger, PublicTiles: cfg.Ledger.PublicTiles},
+	}).Register(mux)
 	if _, err = m.wireLLM(mux, pipeline, keys, modelPolicy(pol), registry); err != nil {
 		return err
 	}
@@ -352,39 +354,6 @@ func newLogger(w io.Writer, c config.LogConfig) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// fileMirror keeps the latest checkpoint in a file in the data directory, so a
-// database restored from an old backup is caught at start even if its own
-// checkpoints were rolled back with it.
-type fileMirror string
-
-func (f fileMirror) Latest() ([]byte, error) {
-	b, err := os.ReadFile(string(f))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	return b, err
-}
-
-func (f fileMirror) Save(note []byte) error {
-	tmp := string(f) + ".tmp"
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.Write(note); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, string(f))
 }
 
 // httpMetrics counts requests by route pattern and status.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,10 +16,8 @@ import (
 	"github.com/vigil-gateway/vigil/internal/ledger"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
 	"github.com/vigil-gateway/vigil/internal/store/sqlite"
-	"github.com/vigil-gateway/vigil/internal/vigil"
 	"github.com/vigil-gateway/vigil/internal/web"
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 )
 
 // aimsDriver is what the management system needs of a storage driver.
@@ -68,7 +67,10 @@ func (m *Main) wireAIMS(bg context.Context, mux *web.Mux, inv *inventory.Service
 	src := aims.Sources{Ledger: m.store.Ledger(), Roles: tokenRoles{keys.Store}, Metrics: registryMetrics{reg}}
 	health := &aims.Health{
 		Service: svc, Ledger: m.store.Ledger(),
-		Verifier:       &storeVerifier{store: m.store.Ledger(), origin: m.keys.Origin(), verifier: m.keys.LedgerVerifier()},
+		Verifier: &ledgerVerifier{
+			store: m.store.Ledger(), origin: m.keys.Origin(), verifier: m.keys.LedgerVerifier(), bodyKey: m.keys.BodyKey(),
+			mirror: ledger.FileMirror{Path: filepath.Join(m.Config.DataDir, ledger.MirrorFile)}, interval: m.Config.Ledger.HeartbeatInterval,
+		},
 		Policy:         pol,
 		PII:            pii,
 		Interval:       m.Config.AIMS.HealthInterval,
@@ -132,93 +134,29 @@ func (r registryMetrics) Metrics(ctx context.Context) (map[string]float64, error
 	return out, nil
 }
 
-// storeVerifier verifies the ledger in-process with the core ledger API: every leaf
-// hash against its entry, the stored root against the stored hashes, and the head
-// checkpoint's signature and root. It satisfies aims.LedgerVerifier until the ledger
-// package's full verifier (ledger.Verify, on its own branch) is wired in its place:
-// that one also checks every checkpoint, sessions, bodies and heartbeat gaps.
-type storeVerifier struct {
+// ledgerVerifier runs the full ledger verification in-process for the health check
+// "ledger verified within 24 h": every leaf and stored hash, every checkpoint and
+// consecutive pair, sessions, bodies (with the body key), and the data directory's
+// checkpoint mirror as a trusted copy.
+type ledgerVerifier struct {
 	store    ledger.Store
 	origin   string
 	verifier note.Verifier
+	bodyKey  []byte
+	mirror   ledger.Mirror
+	interval time.Duration
 }
 
-const storeVerifierMethod = "vigil serve: leaves, root and head checkpoint"
-
-func (sv *storeVerifier) VerifyLedger(ctx context.Context) (aims.Verification, error) {
-	v := aims.Verification{At: time.Now().UTC(), Method: storeVerifierMethod}
-	fail := func(format string, args ...any) (aims.Verification, error) {
-		v.OK, v.Summary = false, fmt.Sprintf(format, args...)
-		return v, nil
+func (lv *ledgerVerifier) VerifyLedger(ctx context.Context) (aims.Verification, error) {
+	opts := ledger.VerifyOptions{Origin: lv.origin, Verifier: lv.verifier, BodyKey: lv.bodyKey, HeartbeatInterval: lv.interval}
+	if lv.mirror != nil {
+		if cp, err := lv.mirror.Latest(); err == nil && cp != nil {
+			opts.Trusted = [][]byte{cp}
+		}
 	}
-	size, root, err := sv.store.TreeState(ctx)
+	rep, err := ledger.Verify(ctx, lv.store, opts)
 	if err != nil {
-		return v, fmt.Errorf("couldn't read the tree state: %w", err)
+		return aims.Verification{}, fmt.Errorf("couldn't read the ledger to verify it: %w", err)
 	}
-	v.Size = size
-	const chunk = 1000
-	for lo := int64(0); lo < size; lo += chunk {
-		hi := min(lo+chunk, size)
-		es, err := sv.store.Entries(ctx, lo, hi)
-		if err != nil {
-			return v, fmt.Errorf("couldn't read entries %d..%d: %w", lo, hi, err)
-		}
-		if int64(len(es)) != hi-lo {
-			return fail("entries %d..%d: the store returned %d of %d entries", lo, hi, len(es), hi-lo)
-		}
-		idx := make([]int64, len(es))
-		for i, e := range es {
-			idx[i] = tlog.StoredHashIndex(0, e.Index)
-		}
-		hs, err := sv.store.ReadHashes(ctx, idx)
-		if err != nil {
-			return v, fmt.Errorf("couldn't read leaf hashes %d..%d: %w", lo, hi, err)
-		}
-		for i, e := range es {
-			if e.Index != lo+int64(i) {
-				return fail("index %d: the store returned entry %d in its place", lo+int64(i), e.Index)
-			}
-			if _, err := ledger.ParseEnvelope(e.Data); err != nil {
-				return fail("index %d: %v", e.Index, err)
-			}
-			if tlog.RecordHash(e.Data) != hs[i] {
-				return fail("index %d: the entry does not match its leaf hash (edited after it was appended)", e.Index)
-			}
-		}
-	}
-	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return sv.store.ReadHashes(ctx, idx) })
-	if size > 0 {
-		th, err := tlog.TreeHash(size, reader)
-		if err != nil {
-			return v, fmt.Errorf("couldn't recompute the root: %w", err)
-		}
-		if th != root {
-			return fail("the stored root at size %d does not match the stored hashes", size)
-		}
-	}
-	head, err := sv.store.Head(ctx)
-	if errors.Is(err, vigil.ErrNotFound) {
-		v.OK, v.Summary = true, fmt.Sprintf("%d entries match their leaf hashes and the root; no checkpoint published yet", size)
-		return v, nil
-	}
-	if err != nil {
-		return v, fmt.Errorf("couldn't read the head checkpoint: %w", err)
-	}
-	cp, err := ledger.ParseCheckpoint(head.Note, sv.origin, sv.verifier)
-	if err != nil {
-		return fail("the head checkpoint does not verify: %v", err)
-	}
-	v.Checkpoint = cp.Size
-	if cp.Size > size {
-		return fail("the head checkpoint covers %d entries but the store has %d (rolled back)", cp.Size, size)
-	}
-	th, err := tlog.TreeHash(cp.Size, reader)
-	if err != nil {
-		return v, fmt.Errorf("couldn't recompute the root at %d: %w", cp.Size, err)
-	}
-	if th != cp.Root {
-		return fail("checkpoint %d: the signed root does not match the stored tree", cp.Size)
-	}
-	v.OK, v.Summary = true, fmt.Sprintf("%d entries match their leaf hashes; root verified; head checkpoint %d signature and root verified", size, cp.Size)
-	return v, nil
+	return aims.Verification{At: time.Now().UTC(), OK: rep.OK(), Size: rep.Size, Checkpoint: rep.Latest, Summary: rep.Summary(), Method: "ledger.Verify"}, nil
 }

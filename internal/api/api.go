@@ -46,6 +46,8 @@ type Server struct {
 	Deliveries oversight.DeliveryStore
 	// Users are the named people who sign in to the console.
 	Users *auth.Users
+	// Ledger, when its Log is set, serves the ledger's read API and event appends.
+	Ledger LedgerAPI
 }
 
 // Register adds the routes of the services that are set to mux. The registry's
@@ -66,6 +68,9 @@ func (s *Server) Register(mux *web.Mux) {
 	}
 	if s.Users != nil {
 		s.registerUsers(mux)
+	}
+	if s.Ledger.Log != nil {
+		s.registerLedger(mux)
 	}
 }
 

@@ -17,6 +17,11 @@ type LedgerConfig struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// MaxBatch caps the events committed in one transaction. Default 512.
 	MaxBatch int `yaml:"max_batch"`
+	// PublicTiles serves the C2SP tlog-tiles read API (/ledger/checkpoint and
+	// /ledger/tile/…) to anyone, as a public transparency log does. Default false:
+	// reading needs an admin, auditor or viewer token, because the leaves show event
+	// types, actors and timings an organisation may not want public.
+	PublicTiles bool `yaml:"public_tiles"`
 }
 
 func (c *LedgerConfig) applyDefaults() {

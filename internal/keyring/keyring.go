@@ -244,3 +244,64 @@ func writeFile(path string, data []byte, perm os.FileMode) error {
 	}
 	return f.Close()
 }
+
+// Verification is what offline verification of a data directory needs: the ledger's
+// public key, and the body key when the master key is there.
+type Verification struct {
+	// PublicKey is the ledger's verifier key in note format.
+	PublicKey string
+	// Signer is set when the signing key is there (a full data directory).
+	Signer note.Signer
+	// BodyKey is nil when the master key is not there (an auditor's copy).
+	BodyKey []byte
+}
+
+// LoadVerification reads what is there of the keys, creating nothing: the public key
+// from the signing key (file or VIGIL_LEDGER_KEY) or ledger.pub, the body key from
+// the master key (file or VIGIL_MASTER_KEY). It fails only when no public key can be
+// found, or a key that is there is malformed.
+func LoadVerification(dir string, getenv func(string) string) (*Verification, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	v := &Verification{}
+	skey := strings.TrimSpace(getenv(LedgerKeyEnv))
+	if skey == "" {
+		b, err := os.ReadFile(filepath.Join(dir, LedgerKeyFile))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("couldn't read the ledger key: %w", err)
+		}
+		skey = strings.TrimSpace(string(b))
+	}
+	if skey != "" {
+		s, err := note.NewSigner(skey)
+		if err != nil {
+			return nil, fmt.Errorf("ledger signing key is malformed: %w", err)
+		}
+		if v.PublicKey, err = verifierKey(skey); err != nil {
+			return nil, err
+		}
+		v.Signer = s
+	} else {
+		b, err := os.ReadFile(filepath.Join(dir, LedgerPubFile))
+		if err != nil {
+			return nil, fmt.Errorf("no ledger key in %s (%s or %s): %w", dir, LedgerKeyFile, LedgerPubFile, err)
+		}
+		v.PublicKey = strings.TrimSpace(string(b))
+	}
+	var master []byte
+	var err error
+	if s := getenv(MasterKeyEnv); s != "" {
+		if master, err = decodeMaster(s); err != nil {
+			return nil, fmt.Errorf("%s: %w", MasterKeyEnv, err)
+		}
+	} else if b, rerr := os.ReadFile(filepath.Join(dir, MasterKeyFile)); rerr == nil {
+		if master, err = decodeMaster(string(b)); err != nil {
+			return nil, fmt.Errorf("%s: %w", MasterKeyFile, err)
+		}
+	}
+	if master != nil {
+		v.BodyKey = (&Keyring{master: master}).Derive(PurposeLedgerBody)
+	}
+	return v, nil
+}

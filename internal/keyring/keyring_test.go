@@ -104,3 +104,30 @@ func TestEnvironmentOverridesFiles(t *testing.T) {
 		t.Error("a malformed VIGIL_MASTER_KEY was accepted")
 	}
 }
+
+func TestLoadVerificationReadsWhatIsThere(t *testing.T) {
+	dir := t.TempDir()
+	k, err := keyring.Load(keyring.Options{Dir: dir, Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := keyring.LoadVerification(dir, nil)
+	if err != nil || v.Signer == nil || v.PublicKey != k.LedgerPublicKey() || !bytes.Equal(v.BodyKey, k.BodyKey()) {
+		t.Fatalf("full dir: %+v, %v", v, err)
+	}
+	// An auditor's copy: public key and master key only.
+	os.Remove(filepath.Join(dir, keyring.LedgerKeyFile))
+	v, err = keyring.LoadVerification(dir, nil)
+	if err != nil || v.Signer != nil || v.PublicKey != k.LedgerPublicKey() || !bytes.Equal(v.BodyKey, k.BodyKey()) {
+		t.Fatalf("copy without signing key: %+v, %v", v, err)
+	}
+	// Public key only: no body key, no error.
+	os.Remove(filepath.Join(dir, keyring.MasterKeyFile))
+	if v, err = keyring.LoadVerification(dir, nil); err != nil || v.BodyKey != nil {
+		t.Fatalf("public key only: %+v, %v", v, err)
+	}
+	os.Remove(filepath.Join(dir, keyring.LedgerPubFile))
+	if _, err := keyring.LoadVerification(dir, nil); err == nil {
+		t.Fatal("no keys at all verified nothing and said nothing")
+	}
+}

@@ -1,7 +1,10 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -32,7 +35,15 @@ type ParsedCheckpoint struct {
 }
 
 // ParseCheckpoint verifies a signed checkpoint note against origin and verifier.
+//
+// Signatures by other keys are ignored (C2SP signed-note: verifiers MUST ignore
+// unknown keys), but every signature line claiming the log's key must verify: x/mod's
+// note.Open checks only the first per key, and the spec says a note with a bad
+// signature from a known key SHOULD be rejected.
 func ParseCheckpoint(noteText []byte, origin string, v note.Verifier) (ParsedCheckpoint, error) {
+	if err := checkEverySignature(noteText, v); err != nil {
+		return ParsedCheckpoint{}, fmt.Errorf("checkpoint does not verify for origin %q: %w", origin, err)
+	}
 	cp, _, _, err := f_log.ParseCheckpoint(noteText, origin, v)
 	if err != nil {
 		return ParsedCheckpoint{}, fmt.Errorf("checkpoint does not verify for origin %q: %w", origin, err)
@@ -46,6 +57,36 @@ func ParseCheckpoint(noteText []byte, origin string, v note.Verifier) (ParsedChe
 	var root tlog.Hash
 	copy(root[:], cp.Hash)
 	return ParsedCheckpoint{Size: int64(cp.Size), Root: root, Note: noteText}, nil
+}
+
+// checkEverySignature verifies every signature line of msg that names v's key.
+func checkEverySignature(msg []byte, v note.Verifier) error {
+	split := bytes.LastIndex(msg, []byte("\n\n"))
+	if split < 0 {
+		return errors.New("malformed note: no signature block")
+	}
+	text, sigs := msg[:split+1], msg[split+2:]
+	for _, line := range bytes.Split(bytes.TrimSuffix(sigs, []byte("\n")), []byte("\n")) {
+		rest, ok := bytes.CutPrefix(line, []byte("\u2014 "))
+		if !ok {
+			return errors.New("malformed note: bad signature line")
+		}
+		name, b64, ok := bytes.Cut(rest, []byte(" "))
+		if !ok || string(name) != v.Name() {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(string(b64))
+		if err != nil || len(sig) < 5 {
+			return errors.New("malformed note: bad signature encoding")
+		}
+		if binary.BigEndian.Uint32(sig) != v.KeyHash() {
+			continue
+		}
+		if !v.Verify(text, sig[4:]) {
+			return fmt.Errorf("a signature by the log's key %s does not verify", v.Name())
+		}
+	}
+	return nil
 }
 
 func (l *Log) parse(noteText []byte) (ParsedCheckpoint, error) {
@@ -187,8 +228,27 @@ func (l *Log) Run(ctx context.Context) error {
 
 // PublishCheckpoint signs and publishes a checkpoint for the current tree if it has
 // grown since the head. It is what Run does each tick; tests and shutdown call it
-// directly. Losing the compare-and-swap to another replica is not an error.
+// directly. When it returns nil, a checkpoint covering at least the tree as it was
+// at the call is published, by this replica or another: losing the compare-and-swap
+// to another replica is retried (a few times) from the new head, so a replica
+// shutting down never leaves its last entries unsigned because another one was
+// publishing at the same moment.
 func (l *Log) PublishCheckpoint(ctx context.Context) error {
+	const attempts = 8
+	for i := 1; ; i++ {
+		err := l.publishOnce(ctx)
+		if !errors.Is(err, vigil.ErrConflict) {
+			return err
+		}
+		if i == attempts {
+			return fmt.Errorf("couldn't publish a checkpoint: lost the compare-and-swap %d times in a row: %w", attempts, err)
+		}
+	}
+}
+
+// publishOnce is one attempt of PublishCheckpoint; it returns an error matching
+// vigil.ErrConflict when another writer changed the head meanwhile.
+func (l *Log) publishOnce(ctx context.Context) error {
 	// Read the head before the tree: the tree only grows, so it is at least as big.
 	var prev *Checkpoint
 	var prevCP ParsedCheckpoint
@@ -220,16 +280,12 @@ func (l *Log) PublishCheckpoint(ctx context.Context) error {
 	if err := l.checkExtends(ctx, prevCP, size, root); err != nil {
 		return err
 	}
-	body := f_log.Checkpoint{Origin: l.opts.Origin, Size: uint64(size), Hash: root[:]}.Marshal()
-	signed, err := note.Sign(&note.Note{Text: string(body)}, l.opts.Signer)
+	signed, err := signCheckpoint(l.opts.Signer, l.opts.Origin, size, root)
 	if err != nil {
-		return fmt.Errorf("couldn't sign checkpoint: %w", err)
+		return err
 	}
 	next := Checkpoint{Size: size, Note: signed, CreatedAt: l.opts.Now().UnixMicro()}
 	if err := l.store.Publish(ctx, prev, next); err != nil {
-		if errors.Is(err, vigil.ErrConflict) {
-			return nil // another replica published first; the next tick catches up
-		}
 		return fmt.Errorf("couldn't publish checkpoint %d: %w", size, err)
 	}
 	if l.opts.Mirror != nil {
@@ -240,11 +296,35 @@ func (l *Log) PublishCheckpoint(ctx context.Context) error {
 	return nil
 }
 
-// Head returns the latest published checkpoint, verified.
+// signCheckpoint returns the C2SP tlog-checkpoint note for (size, root).
+func signCheckpoint(s note.Signer, origin string, size int64, root tlog.Hash) ([]byte, error) {
+	body := f_log.Checkpoint{Origin: origin, Size: uint64(size), Hash: root[:]}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(body)}, s)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't sign checkpoint: %w", err)
+	}
+	return signed, nil
+}
+
+// Head returns the latest published checkpoint, verified. The last one verified is
+// remembered, so serving proofs does not verify the same signature every time.
 func (l *Log) Head(ctx context.Context) (ParsedCheckpoint, error) {
 	h, err := l.store.Head(ctx)
 	if err != nil {
 		return ParsedCheckpoint{}, err
 	}
-	return l.parse(h.Note)
+	l.mu.Lock()
+	last := l.lastHead
+	l.mu.Unlock()
+	if last.Note != nil && bytes.Equal(last.Note, h.Note) {
+		return last, nil
+	}
+	cp, err := l.parse(h.Note)
+	if err != nil {
+		return ParsedCheckpoint{}, err
+	}
+	l.mu.Lock()
+	l.lastHead = cp
+	l.mu.Unlock()
+	return cp, nil
 }

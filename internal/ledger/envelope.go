@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"time"
 
@@ -78,33 +79,32 @@ func (env Envelope) Event() vigil.Event {
 	}
 }
 
-// Marshal returns the canonical encoding.
+// Marshal returns the canonical encoding: what encoding/json produces for env
+// without HTML escaping (see codec.go).
 func (env Envelope) Marshal() ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(env); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return appendEnvelope(make([]byte, 0, 256), &env), nil
 }
 
 // ParseEnvelope decodes a leaf and checks that it is canonical and well-formed.
 func ParseEnvelope(data []byte) (Envelope, error) {
+	if env, err := parseEnvelopeFast(data); err == nil {
+		if err := env.validate(); err == nil && bytes.Equal(appendEnvelope(make([]byte, 0, len(data)), &env), data) {
+			return env, nil
+		}
+	}
+	// Not the common canonical form: encoding/json says what is wrong.
+	return parseEnvelopeJSON(data)
+}
+
+func parseEnvelopeJSON(data []byte) (Envelope, error) {
 	var env Envelope
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&env); err != nil {
 		return Envelope{}, fmt.Errorf("leaf is not a valid envelope: %w", err)
 	}
-	if env.V != EnvelopeVersion {
-		return Envelope{}, fmt.Errorf("leaf has envelope version %d; this verifier knows %d", env.V, EnvelopeVersion)
-	}
-	if env.ID == "" || !typePattern.MatchString(env.Type) {
-		return Envelope{}, errors.New("leaf has no event id or a malformed type")
-	}
-	if _, err := time.Parse(time.RFC3339Nano, env.Time); err != nil {
-		return Envelope{}, fmt.Errorf("leaf has a malformed time: %w", err)
+	if err := env.validate(); err != nil {
+		return Envelope{}, err
 	}
 	again, err := env.Marshal()
 	if err != nil {
@@ -114,6 +114,39 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 		return Envelope{}, errors.New("leaf is not in canonical form")
 	}
 	return env, nil
+}
+
+// validate checks what the format requires beyond being JSON.
+func (env *Envelope) validate() error {
+	if env.V != EnvelopeVersion {
+		return fmt.Errorf("leaf has envelope version %d; this verifier knows %d", env.V, EnvelopeVersion)
+	}
+	if env.ID == "" || !validType(env.Type) {
+		return errors.New("leaf has no event id or a malformed type")
+	}
+	if _, err := time.Parse(time.RFC3339Nano, env.Time); err != nil {
+		return fmt.Errorf("leaf has a malformed time: %w", err)
+	}
+	return nil
+}
+
+// validType reports whether t matches typePattern (dotted lowercase words), without
+// the regexp: it runs for every leaf verified.
+func validType(t string) bool {
+	word := false // inside a word
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			word = true
+		case (c >= '0' && c <= '9' || c == '_') && word:
+		case c == '.' && word:
+			word = false
+		default:
+			return false
+		}
+	}
+	return word
 }
 
 // sealer encrypts and decrypts bodies with the deployment's body key.
@@ -154,15 +187,57 @@ func (s *sealer) seal(eventID string, body []byte) (*BodyRef, []byte) {
 
 // open decrypts a sealed body, returning its salt and content.
 func (s *sealer) open(eventID string, sealed []byte) (salt, body []byte, err error) {
+	return s.openInto(nil, eventID, sealed)
+}
+
+// openInto is open that decrypts into dst's memory when it is large enough.
+func (s *sealer) openInto(dst []byte, eventID string, sealed []byte) (salt, body []byte, err error) {
 	ns := s.aead.NonceSize()
 	if len(sealed) < ns+saltSize+s.aead.Overhead() {
 		return nil, nil, errors.New("sealed body is too short")
 	}
-	plain, err := s.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(eventID))
+	plain, err := s.aead.Open(dst[:0], sealed[:ns], sealed[ns:], []byte(eventID))
 	if err != nil {
 		return nil, nil, errors.New("sealed body does not decrypt with this deployment's key (substituted or corrupted)")
 	}
 	return plain[:saltSize], plain[saltSize:], nil
+}
+
+// digester computes BodyDigest reusing its SHA-256 states (the verifier checks a
+// million bodies). It is not safe for concurrent use.
+type digester struct {
+	inner, outer hash.Hash
+	pad          [sha256.BlockSize]byte
+	sum          [sha256.Size]byte
+	hex          [2 * sha256.Size]byte
+}
+
+func newDigester() *digester { return &digester{inner: sha256.New(), outer: sha256.New()} }
+
+// matches reports whether BodyDigest(salt, body) == digest, without allocating.
+func (d *digester) matches(salt, body []byte, digest string) bool {
+	if len(salt) > sha256.BlockSize {
+		return BodyDigest(salt, body) == digest
+	}
+	// HMAC (RFC 2104): H((K ^ opad) || H((K ^ ipad) || m)), K zero-padded.
+	d.pad = [sha256.BlockSize]byte{}
+	copy(d.pad[:], salt)
+	for i := range d.pad {
+		d.pad[i] ^= 0x36
+	}
+	d.inner.Reset()
+	d.inner.Write(d.pad[:])
+	d.inner.Write(body)
+	d.inner.Sum(d.sum[:0])
+	for i := range d.pad {
+		d.pad[i] ^= 0x36 ^ 0x5c
+	}
+	d.outer.Reset()
+	d.outer.Write(d.pad[:])
+	d.outer.Write(d.sum[:])
+	d.outer.Sum(d.sum[:0])
+	hex.Encode(d.hex[:], d.sum[:])
+	return string(d.hex[:]) == digest
 }
 
 // BodyDigest is the commitment a leaf holds to a body: hex HMAC-SHA256(salt, body).

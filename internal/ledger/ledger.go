@@ -85,7 +85,8 @@ type Log struct {
 	hashes   *hashCache
 
 	mu       sync.Mutex
-	lastTime time.Time // time of the last event appended by this process (for heartbeats)
+	lastTime time.Time        // time of the last event appended by this process (for heartbeats)
+	lastHead ParsedCheckpoint // the last head Head verified
 
 	stop chan struct{}
 	done chan struct{}
@@ -94,8 +95,13 @@ type Log struct {
 
 type request struct {
 	event vigil.Event
-	ctx   context.Context
-	res   chan result
+	// data is the canonical envelope and sealed the sealed body (nil without one),
+	// made by Record in the caller's goroutine: they do not depend on the index, so
+	// the one sequencer goroutine only hashes and writes.
+	data   []byte
+	sealed []byte
+	ctx    context.Context
+	res    chan result
 }
 
 type result struct {
@@ -167,13 +173,25 @@ func (l *Log) Record(ctx context.Context, e vigil.Event) (vigil.Receipt, error) 
 	if e.Time.IsZero() {
 		e.Time = l.opts.Now()
 	}
-	if !typePattern.MatchString(e.Type) {
+	if !validType(e.Type) {
 		return vigil.Receipt{}, vigil.Errorf(vigil.EINVALID, "event type %q must be dotted lowercase words such as \"tool.call\"", e.Type)
 	}
 	if len(e.ID) > 128 {
 		return vigil.Receipt{}, vigil.Errorf(vigil.EINVALID, "event id is longer than 128 bytes")
 	}
-	req := &request{event: e, ctx: ctx, res: make(chan result, 1)}
+	var ref *BodyRef
+	var sealed []byte
+	if len(e.Body) > 0 {
+		ref, sealed = l.sealer.seal(e.ID, e.Body)
+	}
+	data, err := envelopeOf(e, ref).Marshal()
+	if err != nil {
+		return vigil.Receipt{}, vigil.Errorf(vigil.EINVALID, "event cannot be encoded: %v", err)
+	}
+	if len(data) > MaxEntrySize {
+		return vigil.Receipt{}, vigil.Errorf(vigil.EINVALID, "event envelope is %d bytes; the limit is %d (put large content in the body)", len(data), MaxEntrySize)
+	}
+	req := &request{event: e, data: data, sealed: sealed, ctx: ctx, res: make(chan result, 1)}
 	select {
 	case <-l.stop:
 		return vigil.Receipt{}, ErrClosed
@@ -285,20 +303,7 @@ func (l *Log) commit(reqs []*request) {
 				receipts[i].err = vigil.Conflict("event %q is already in the ledger", e.ID)
 				continue
 			}
-			var ref *BodyRef
-			var sealed []byte
-			if len(e.Body) > 0 {
-				ref, sealed = l.sealer.seal(e.ID, e.Body)
-			}
-			data, err := envelopeOf(e, ref).Marshal()
-			if err != nil {
-				receipts[i].err = vigil.Errorf(vigil.EINVALID, "event cannot be encoded: %v", err)
-				continue
-			}
-			if len(data) > MaxEntrySize {
-				receipts[i].err = vigil.Errorf(vigil.EINVALID, "event envelope is %d bytes; the limit is %d (put large content in the body)", len(data), MaxEntrySize)
-				continue
-			}
+			data, sealed := r.data, r.sealed
 			hs, err := tlog.StoredHashes(b.Size, data, reader)
 			if err != nil {
 				return nil, fmt.Errorf("couldn't compute stored hashes at %d: %w", b.Size, err)

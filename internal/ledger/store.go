@@ -20,6 +20,9 @@ type Body struct {
 	EventID string
 	// Sealed is nonce || AES-256-GCM(salt || body), with the event id as additional data.
 	Sealed []byte
+	// Salt and Content are set instead of Sealed when the body comes opened (from an
+	// export made with bodies, for an auditor who does not hold the body key).
+	Salt, Content []byte
 }
 
 // StoredHash is one of the x/mod/sumdb/tlog stored hashes (leaf and completed subtree

@@ -49,7 +49,49 @@ type queryer interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
+// contiguous reports whether indexes are n consecutive ascending integers: the
+// verifier reads stored hashes that way, a chunk at a time.
+func contiguous(indexes []int64) bool {
+	for i, x := range indexes {
+		if x != indexes[0]+int64(i) {
+			return false
+		}
+	}
+	return len(indexes) > 0
+}
+
+// readHashRange reads the stored hashes start <= id < end with one range scan.
+func readHashRange(ctx context.Context, q queryer, start, end int64) ([]tlog.Hash, error) {
+	rows, err := q.Query(ctx, `SELECT id, h FROM ledger_hashes WHERE id >= $1 AND id < $2 ORDER BY id`, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read stored hashes: %w", err)
+	}
+	out := make([]tlog.Hash, 0, end-start)
+	var id int64
+	var h []byte
+	_, err = pgx.ForEachRow(rows, []any{&id, &h}, func() error {
+		if want := start + int64(len(out)); id != want {
+			return fmt.Errorf("stored hash %d is missing", want)
+		}
+		if len(h) != tlog.HashSize {
+			return fmt.Errorf("stored hash %d has %d bytes", id, len(h))
+		}
+		out = append(out, tlog.Hash(h))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read stored hashes: %w", err)
+	}
+	if int64(len(out)) != end-start {
+		return nil, fmt.Errorf("stored hash %d is missing", start+int64(len(out)))
+	}
+	return out, nil
+}
+
 func readHashes(ctx context.Context, q queryer, indexes []int64) ([]tlog.Hash, error) {
+	if len(indexes) > 16 && contiguous(indexes) {
+		return readHashRange(ctx, q, indexes[0], indexes[0]+int64(len(indexes)))
+	}
 	rows, err := q.Query(ctx, `SELECT id, h FROM ledger_hashes WHERE id = ANY($1)`, indexes)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read stored hashes: %w", err)

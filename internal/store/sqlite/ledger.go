@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/vigil-gateway/vigil/internal/ledger"
 	"github.com/vigil-gateway/vigil/internal/vigil"
@@ -17,10 +18,83 @@ var _ ledger.Store = (*ledgerStore)(nil)
 // ledgerStore implements ledger.Store. SQLite has one writer at a time, and the write
 // pool has one connection whose transactions BEGIN IMMEDIATE: that is the tree-state
 // lock, across processes too.
-type ledgerStore struct{ db *DB }
+type ledgerStore struct {
+	db *DB
+
+	mu sync.Mutex
+	// inserts are the prepared INSERT statements Sequence uses, by SQL text:
+	// preparing a many-row INSERT for every batch was a tenth of an append's CPU.
+	// They are prepared on the write pool's one connection, outside any
+	// transaction (preparing inside one would wait for the busy connection).
+	inserts map[string]*sql.Stmt
+}
 
 // Ledger returns the ledger's store.
-func (db *DB) Ledger() ledger.Store { return &ledgerStore{db} }
+func (db *DB) Ledger() ledger.Store { return &ledgerStore{db: db, inserts: map[string]*sql.Stmt{}} }
+
+// insertSizes are the row counts of the prepared multi-row INSERTs, largest first:
+// a batch of n rows is written with at most n/64 + 9 statements.
+var insertSizes = []int{64, 16, 4, 1}
+
+// ledgerInserts are the tables Sequence writes: table and columns, and how many.
+var ledgerInserts = []struct {
+	table string
+	cols  int
+}{{"ledger_hashes (id, h)", 2}, {"ledger_entries (idx, event_id, data)", 3}, {"ledger_bodies (idx, event_id, sealed)", 3}}
+
+func insertSQL(table string, cols, rows int) string {
+	one := "(" + placeholders(cols) + ")"
+	return "INSERT INTO " + table + " VALUES " + strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
+}
+
+// prepareInserts prepares Sequence's statements once.
+func (s *ledgerStore) prepareInserts(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, in := range ledgerInserts {
+		for _, rows := range insertSizes {
+			q := insertSQL(in.table, in.cols, rows)
+			if s.inserts[q] != nil {
+				continue
+			}
+			st, err := s.db.write.PrepareContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("couldn't prepare %s: %w", q, err)
+			}
+			s.inserts[q] = st
+		}
+	}
+	return nil
+}
+
+// insertRows inserts n rows of cols values each into table inside tx, with the
+// prepared statements, the largest that fits first.
+func (s *ledgerStore) insertRows(ctx context.Context, tx *sql.Tx, table string, cols, n int, row func(i int) []any) error {
+	args := make([]any, 0, insertSizes[0]*cols)
+	i := 0
+	for _, size := range insertSizes {
+		if n-i < size {
+			continue
+		}
+		s.mu.Lock()
+		st := tx.StmtContext(ctx, s.inserts[insertSQL(table, cols, size)])
+		s.mu.Unlock()
+		for ; n-i >= size; i += size {
+			args = args[:0]
+			for j := i; j < i+size; j++ {
+				args = append(args, row(j)...)
+			}
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				st.Close()
+				return err
+			}
+		}
+		if err := st.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 type seqTx struct {
 	ctx context.Context
@@ -66,7 +140,21 @@ type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
+// contiguous reports whether indexes are n consecutive ascending integers: the
+// verifier reads stored hashes that way, a chunk at a time.
+func contiguous(indexes []int64) bool {
+	for i, x := range indexes {
+		if x != indexes[0]+int64(i) {
+			return false
+		}
+	}
+	return len(indexes) > 0
+}
+
 func readHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, error) {
+	if len(indexes) > 16 && contiguous(indexes) {
+		return readHashRange(ctx, q, indexes[0], indexes[0]+int64(len(indexes)))
+	}
 	out := make([]tlog.Hash, len(indexes))
 	pos := make(map[int64][]int, len(indexes))
 	for i, x := range indexes {
@@ -109,7 +197,41 @@ func readHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, e
 	return out, nil
 }
 
+// readHashRange reads the stored hashes start <= id < end with one range scan.
+func readHashRange(ctx context.Context, q querier, start, end int64) ([]tlog.Hash, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, h FROM ledger_hashes WHERE id >= ? AND id < ? ORDER BY id`, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read stored hashes: %w", err)
+	}
+	defer rows.Close()
+	out := make([]tlog.Hash, 0, end-start)
+	var id int64
+	var h []byte
+	for rows.Next() {
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, err
+		}
+		if want := start + int64(len(out)); id != want {
+			return nil, fmt.Errorf("stored hash %d is missing", want)
+		}
+		if len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("stored hash %d has %d bytes", id, len(h))
+		}
+		out = append(out, tlog.Hash(h))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't read stored hashes: %w", err)
+	}
+	if int64(len(out)) != end-start {
+		return nil, fmt.Errorf("stored hash %d is missing", start+int64(len(out)))
+	}
+	return out, nil
+}
+
 func (s *ledgerStore) Sequence(ctx context.Context, fn func(tx ledger.SeqTx, size int64, root tlog.Hash) (*ledger.Batch, error)) error {
+	if err := s.prepareInserts(ctx); err != nil {
+		return err
+	}
 	return s.db.tx(ctx, func(tx *sql.Tx) error {
 		var size int64
 		var rootB []byte
@@ -122,17 +244,17 @@ func (s *ledgerStore) Sequence(ctx context.Context, fn func(tx ledger.SeqTx, siz
 		if err != nil || b == nil {
 			return err
 		}
-		if err := insertRows(ctx, tx, "ledger_hashes (id, h)", 2, len(b.Hashes), func(i int) []any {
+		if err := s.insertRows(ctx, tx, "ledger_hashes (id, h)", 2, len(b.Hashes), func(i int) []any {
 			return []any{b.Hashes[i].Index, b.Hashes[i].Hash[:]}
 		}); err != nil {
 			return fmt.Errorf("couldn't write stored hashes: %w", err)
 		}
-		if err := insertRows(ctx, tx, "ledger_entries (idx, event_id, data)", 3, len(b.Entries), func(i int) []any {
+		if err := s.insertRows(ctx, tx, "ledger_entries (idx, event_id, data)", 3, len(b.Entries), func(i int) []any {
 			return []any{b.Entries[i].Index, b.Entries[i].EventID, b.Entries[i].Data}
 		}); err != nil {
 			return fmt.Errorf("couldn't write entries: %w", err)
 		}
-		if err := insertRows(ctx, tx, "ledger_bodies (idx, event_id, sealed)", 3, len(b.Bodies), func(i int) []any {
+		if err := s.insertRows(ctx, tx, "ledger_bodies (idx, event_id, sealed)", 3, len(b.Bodies), func(i int) []any {
 			return []any{b.Bodies[i].Index, b.Bodies[i].EventID, b.Bodies[i].Sealed}
 		}); err != nil {
 			return fmt.Errorf("couldn't write bodies: %w", err)
@@ -146,29 +268,6 @@ func (s *ledgerStore) Sequence(ctx context.Context, fn func(tx ledger.SeqTx, siz
 		}
 		return nil
 	})
-}
-
-// insertRows inserts n rows of cols values each, many per statement.
-func insertRows(ctx context.Context, tx *sql.Tx, table string, cols, n int, row func(i int) []any) error {
-	const perStmt = 200
-	one := "(" + placeholders(cols) + ")"
-	for start := 0; start < n; start += perStmt {
-		end := min(start+perStmt, n)
-		var sb strings.Builder
-		sb.WriteString("INSERT INTO " + table + " VALUES ")
-		args := make([]any, 0, (end-start)*cols)
-		for i := start; i < end; i++ {
-			if i > start {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(one)
-			args = append(args, row(i)...)
-		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (s *ledgerStore) TreeState(ctx context.Context) (int64, tlog.Hash, error) {

@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/vigil-gateway/vigil/internal/store/sqlite"
@@ -10,7 +12,7 @@ import (
 )
 
 // openTemp opens a fresh database in a test temp dir, closed at cleanup.
-func openTemp(t *testing.T) *sqlite.DB {
+func openTemp(t testing.TB) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), sqlite.Options{})
 	if err != nil {
@@ -32,6 +34,7 @@ func TestStore(t *testing.T) {
 			AIMS:      db.AIMS(),
 			Usage:     db.Usage(),
 			Oversight: storetest.OversightStores{Approvals: db.Oversight(), Deliveries: db.Deliveries(), Users: db.Users()},
+			Attacker:  newAttacker(t, db.Path()),
 		}
 	})
 }
@@ -56,4 +59,35 @@ func TestRefusesBadSynchronous(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open accepted synchronous=sometimes")
 	}
+}
+
+// attacker edits the database file through a connection of its own, as someone
+// with the file and the sqlite3 tool would (foreign keys are off by default).
+type attacker struct{ db *sql.DB }
+
+func newAttacker(t *testing.T, path string) attacker {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	return attacker{db}
+}
+
+var dollar = regexp.MustCompile(`\$(\d+)`)
+
+func (a attacker) Exec(ctx context.Context, q string, args ...any) error {
+	_, err := a.db.ExecContext(ctx, dollar.ReplaceAllString(q, "?$1"), args...)
+	return err
+}
+
+func (a attacker) DropProtections(ctx context.Context) error {
+	for _, tr := range []string{"ledger_entries_no_update", "ledger_entries_no_delete", "ledger_hashes_no_update",
+		"ledger_hashes_no_delete", "ledger_checkpoints_no_update", "ledger_checkpoints_no_delete"} {
+		if _, err := a.db.ExecContext(ctx, "DROP TRIGGER "+tr); err != nil {
+			return err
+		}
+	}
+	return nil
 }

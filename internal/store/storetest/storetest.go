@@ -24,6 +24,8 @@ type Stores struct {
 	AIMS      aims.Store
 	Usage     policy.UsageStore
 	Oversight OversightStores
+	// Attacker has raw access to the same database, for the adversarial suite.
+	Attacker Attacker
 }
 
 // Run runs the whole suite. open MUST return stores over a new empty database each
@@ -36,4 +38,5 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("AIMS", func(t *testing.T) { testAIMS(t, open(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 	t.Run("Oversight", func(t *testing.T) { testOversight(t, open(t).Oversight) })
+	t.Run("LedgerTampering", func(t *testing.T) { testLedgerTampering(t, open) })
 }
