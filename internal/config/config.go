@@ -53,6 +53,10 @@ type Config struct {
 
 	// Ledger tunes the tamper-evident ledger.
 	Ledger LedgerConfig `yaml:"ledger"`
+
+	// MCPServers are the upstream MCP servers agents reach through Vigil, each at
+	// /mcp/{name}. See MCPServerConfig.
+	MCPServers []MCPServerConfig `yaml:"mcp_servers"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -151,5 +155,6 @@ func (c *Config) Validate() error {
 	}
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
+	validateMCPServers(c.MCPServers, &errs)
 	return errs.orNil()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/mcpproxy/pins"
 )
 
 // Stores is one driver's implementation of every domain Store, over one fresh,
@@ -17,6 +18,7 @@ type Stores struct {
 	Inventory inventory.Store
 	Auth      auth.Store
 	Ledger    ledger.Store
+	MCPPins   pins.Store
 }
 
 // Run runs the whole suite. open MUST return stores over a new empty database each
@@ -25,4 +27,5 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Inventory", func(t *testing.T) { testInventory(t, open(t)) })
 	t.Run("Auth", func(t *testing.T) { testAuth(t, open(t)) })
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
+	t.Run("MCPPins", func(t *testing.T) { testMCPPins(t, open(t)) })
 }
