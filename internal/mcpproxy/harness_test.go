@@ -2,8 +2,10 @@ package mcpproxy_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -64,7 +66,7 @@ func (a *agents) AuthenticateAgent(_ context.Context, secret string) (vigil.Acto
 type policy struct {
 	mu      sync.Mutex
 	effects map[string]vigil.Effect // tool or resource name → effect
-	args    map[string]bool         // rules that need args: deny on a listing (an evaluation error)
+	args    map[string]bool         // tools denied when args.a > 100 (an evaluation error without args)
 	seen    []vigil.Action
 }
 
@@ -85,11 +87,11 @@ func (p *policy) Decide(_ context.Context, a vigil.Action) (vigil.Decision, erro
 		name = a.Tool.Name
 	}
 	if p.args[name] {
-		if _, ok := a.Args["amount"]; !ok {
+		if _, ok := a.Args["a"]; !ok {
 			return vigil.Decision{Effect: vigil.Deny, Rules: []string{"big-" + name}, Policy: "test",
-				Errors: []vigil.RuleError{{Rule: "big-" + name, Error: "no such key: amount"}}}, nil
+				Errors: []vigil.RuleError{{Rule: "big-" + name, Error: "no such key: a"}}}, nil
 		}
-		if a.Args["amount"].(float64) > 100 {
+		if a.Args["a"].(float64) > 100 {
 			return vigil.Decision{Effect: vigil.Deny, Rules: []string{"big-" + name}, Policy: "test", Message: "Amounts over 100 go through finance."}, nil
 		}
 		return vigil.Decision{Effect: vigil.Allow, Rules: []string{"big-" + name}, Policy: "test"}, nil
@@ -282,6 +284,10 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
+func clientWithKey(key string) *http.Client {
+	return &http.Client{Transport: bearer{key, http.DefaultTransport}}
+}
+
 // connect opens a Go SDK client session through Vigil, on the SDK's newest protocol
 // revision (the client falls back when the server is older).
 func (f *fixture) connect(server, key string, opts *mcp.ClientOptions) *mcp.ClientSession {
@@ -293,8 +299,7 @@ func (f *fixture) connect(server, key string, opts *mcp.ClientOptions) *mcp.Clie
 func (f *fixture) connectVersion(server, key, version string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	f.t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "vigil-go-test-client", Version: "1.0.0"}, opts)
-	tr := &mcp.StreamableClientTransport{Endpoint: f.url + "/mcp/" + server,
-		HTTPClient: &http.Client{Transport: bearer{key, http.DefaultTransport}}, MaxRetries: -1}
+	tr := &mcp.StreamableClientTransport{Endpoint: f.url + "/mcp/" + server, HTTPClient: clientWithKey(key), MaxRetries: -1}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs, err := c.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: version})
@@ -375,3 +380,52 @@ func contains(list []string, s string) bool {
 }
 
 func fmtList(xs []string) string { return fmt.Sprintf("%q", xs) }
+
+const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+
+// rpcBody is a JSON-RPC response as a raw client reads it.
+type rpcBody struct {
+	ID     any             `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int64           `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	} `json:"error"`
+}
+
+// post sends a raw MCP POST and decodes a JSON answer (the last message of an SSE one).
+func post(t *testing.T, url, key, session, body string, headers ...string) (*http.Response, rpcBody) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out rpcBody
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if d, ok := strings.CutPrefix(line, "data: "); ok && strings.TrimSpace(d) != "" {
+				json.Unmarshal([]byte(d), &out)
+			}
+		}
+	} else if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("POST %s: answer is not JSON: %q", url, raw)
+		}
+	}
+	return resp, out
+}

@@ -27,6 +27,19 @@ type rpcError struct {
 
 func (e *rpcError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.err.Message) }
 
+// Unwrap gives the refusal a vigil code of its status's class, so web.Errors logs a
+// client's mistake quietly and a server-side failure loudly.
+func (e *rpcError) Unwrap() error {
+	code := vigil.EINVALID
+	switch {
+	case e.status == http.StatusNotFound:
+		code = vigil.ENOTFOUND
+	case e.status >= 500:
+		code = vigil.EUNAVAILABLE
+	}
+	return &vigil.Error{Code: code, Message: e.err.Message}
+}
+
 func refuse(status int, code int64, format string, args ...any) *rpcError {
 	return &rpcError{status: status, err: &jsonrpc.Error{Code: code, Message: fmt.Sprintf(format, args...)}}
 }

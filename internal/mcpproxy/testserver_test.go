@@ -127,6 +127,13 @@ func newTestServer() *mcp.Server {
 				func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return text("new"), nil })
 			return text("%s", name), nil
 		})
+	s.AddTool(&mcp.Tool{Name: "header", Description: "Returns the X-Upstream-Auth header the server received", InputSchema: objectSchema, Annotations: readOnly},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if req.Extra == nil || req.Extra.Header == nil {
+				return text("no headers (stdio)"), nil
+			}
+			return text("%s", req.Extra.Header.Get("X-Upstream-Auth")), nil
+		})
 	s.AddPrompt(&mcp.Prompt{Name: "greet", Description: "Greets someone", Arguments: []*mcp.PromptArgument{{Name: "name", Required: true}}},
 		func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "Say hello to " + req.Params.Arguments["name"]}}}}, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -42,6 +43,9 @@ type upstream struct {
 	backoff  time.Duration // shared: the wait before the next start after a failure
 	nextID   int64
 	pending  map[int64]*pending
+	// tokens maps the progress tokens Vigil gives calls on the shared upstream (where
+	// several clients' tokens could collide) to the calls' upstream ids.
+	tokens map[string]int64
 	init     json.RawMessage // params of the client's initialize, replayed after a restart
 	inited   bool            // the client sent notifications/initialized
 	closed   bool
@@ -57,6 +61,8 @@ type pending struct {
 	// reply, when set, receives the response instead of the client: the relay
 	// has work to do on it (governed calls, tools/list, Vigil's own requests).
 	reply chan *jsonrpc.Response
+	// token is the progress token Vigil gave the call upstream (shared upstream).
+	token string
 }
 
 func (p *pending) deliver(r *jsonrpc.Response) {
@@ -71,7 +77,7 @@ func (p *pending) deliver(r *jsonrpc.Response) {
 }
 
 func newUpstream(srv *server, owner *session) *upstream {
-	u := &upstream{srv: srv, owner: owner, ready: make(chan struct{}), pending: map[int64]*pending{},
+	u := &upstream{srv: srv, owner: owner, ready: make(chan struct{}), pending: map[int64]*pending{}, tokens: map[string]int64{},
 		stop: make(chan struct{}), stopped: make(chan struct{}), backoff: restartInitial}
 	if owner != nil {
 		go u.supervise()
@@ -202,6 +208,7 @@ func (u *upstream) failAll(cause error) {
 	u.mu.Lock()
 	ps := u.pending
 	u.pending = map[int64]*pending{}
+	u.tokens = map[string]int64{}
 	u.mu.Unlock()
 	msg := fmt.Sprintf("MCP server %s stopped before answering", u.srv.name)
 	if !errors.Is(cause, errConnClosed) {
@@ -247,6 +254,14 @@ func (u *upstream) wait(ctx context.Context) (conn, error) {
 			u.mu.Unlock()
 			if c == nil && err != nil {
 				return nil, err
+			}
+			if c != nil {
+				select {
+				case <-c.done():
+					// Dead, and the supervisor has yet to notice: don't spin.
+					time.Sleep(10 * time.Millisecond)
+				default:
+				}
 			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -310,22 +325,69 @@ func (u *upstream) register(p *pending) int64 {
 
 func (u *upstream) unregister(id int64) {
 	u.mu.Lock()
-	delete(u.pending, id)
+	u.forgetLocked(id)
 	u.mu.Unlock()
 }
 
-// call sends a request upstream under a new id; its response goes to p.
+// forgetLocked drops the call id and its progress token.
+func (u *upstream) forgetLocked(id int64) *pending {
+	p := u.pending[id]
+	delete(u.pending, id)
+	if p != nil && p.token != "" {
+		delete(u.tokens, p.token)
+	}
+	return p
+}
+
+// call sends a request upstream under a new id; its response goes to p. When an
+// HTTP server has forgotten the session (it restarted), the request never ran: it
+// is sent again on the new session.
 func (u *upstream) call(ctx context.Context, method string, params json.RawMessage, p *pending) error {
+	err := u.callOnce(ctx, method, params, p)
+	if errors.Is(err, errSessionLost) {
+		err = u.callOnce(ctx, method, params, p)
+	}
+	return err
+}
+
+func (u *upstream) callOnce(ctx context.Context, method string, params json.RawMessage, p *pending) error {
 	c, err := u.wait(ctx)
 	if err != nil {
 		return err
 	}
 	id := u.register(p)
+	if u.owner == nil && p.call != nil && p.call.token != nil {
+		if obj, err := decodeObject(params); err == nil {
+			tok := "vigil-" + strconv.FormatInt(id, 10)
+			params = withMeta(obj, "progressToken", mustJSON(tok)).encode()
+			u.mu.Lock()
+			p.token = rawKey(mustJSON(tok))
+			u.tokens[p.token] = id
+			u.mu.Unlock()
+		}
+	}
 	if err := c.send(ctx, &jsonrpc.Request{ID: intID(id), Method: method, Params: params}); err != nil {
 		u.unregister(id)
 		return err
 	}
 	return nil
+}
+
+// restoreToken gives a progress notification on the shared upstream back the
+// client's own token, and finds its call.
+func (u *upstream) restoreToken(m *jsonrpc.Request) (*jsonrpc.Request, *pending) {
+	params, err := decodeObject(m.Params)
+	if err != nil {
+		return m, nil
+	}
+	u.mu.Lock()
+	p := u.pending[u.tokens[rawKey(params["progressToken"])]]
+	u.mu.Unlock()
+	if p == nil || p.call == nil {
+		return m, nil
+	}
+	params["progressToken"] = p.call.token
+	return &jsonrpc.Request{Method: m.Method, Params: params.encode()}, p
 }
 
 // forward sends a notification or a response upstream as it is.
@@ -362,8 +424,7 @@ func (u *upstream) receive(msg jsonrpc.Message, related jsonrpc.ID) {
 	case *jsonrpc.Response:
 		id, ok := m.ID.Raw().(int64)
 		u.mu.Lock()
-		p := u.pending[id]
-		delete(u.pending, id)
+		p := u.forgetLocked(id)
 		u.mu.Unlock()
 		if !ok || p == nil {
 			return // a response to a call that was cancelled or failed already
@@ -375,6 +436,12 @@ func (u *upstream) receive(msg jsonrpc.Message, related jsonrpc.ID) {
 			u.mu.Lock()
 			p = u.pending[id]
 			u.mu.Unlock()
+		}
+		if u.owner == nil && m.Method == "notifications/progress" {
+			var q *pending
+			if m, q = u.restoreToken(m); q != nil {
+				p = q
+			}
 		}
 		target := u.owner
 		if p != nil && p.sess != nil {
