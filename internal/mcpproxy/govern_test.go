@@ -362,4 +362,3 @@ func TestKillSwitchClosesSessions(t *testing.T) {
 		t.Errorf("suspended agent's initialize = %d %+v, want 403 and a JSON-RPC error naming the suspension", resp.StatusCode, body.Error)
 	}
 }
-

@@ -45,7 +45,7 @@ type upstream struct {
 	pending  map[int64]*pending
 	// tokens maps the progress tokens Vigil gives calls on the shared upstream (where
 	// several clients' tokens could collide) to the calls' upstream ids.
-	tokens map[string]int64
+	tokens   map[string]int64
 	init     json.RawMessage // params of the client's initialize, replayed after a restart
 	inited   bool            // the client sent notifications/initialized
 	closed   bool
