@@ -27,3 +27,11 @@ test-deps: ## install and start what the tests need (PostgreSQL, Debian and npm 
 vet: ## go vet and gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+.PHONY: pii-eval
+pii-eval: ## measure PII accuracy (precision/recall/F1 per entity) on ../shared/testdata/pii
+	$(GO) run ./cmd/vigil pii eval ../shared/testdata/pii
+
+.PHONY: bench-pii
+bench-pii: ## run the PII engine benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/pii/

@@ -44,6 +44,7 @@ func commands() []command {
 		{"systems", "register and list AI systems; suspend a whole system", runSystems},
 		{"tokens", "create, list and revoke admin and role tokens", runTokens},
 		{"version", "print the version", runVersion},
+		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
 	}
 }
 

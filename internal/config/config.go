@@ -53,6 +53,8 @@ type Config struct {
 
 	// Ledger tunes the tamper-evident ledger.
 	Ledger LedgerConfig `yaml:"ledger"`
+	// PII configures detection and masking of personal data and secrets.
+	PII PIIConfig `yaml:"pii"`
 
 	// MCPServers are the upstream MCP servers agents reach through Vigil, each at
 	// /mcp/{name}. See MCPServerConfig.
@@ -155,6 +157,7 @@ func (c *Config) Validate() error {
 	}
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
+	c.PII.validate(&errs)
 	validateMCPServers(c.MCPServers, &errs)
 	return errs.orNil()
 }

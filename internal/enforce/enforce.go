@@ -228,6 +228,23 @@ type Pending struct {
 
 func (p *Pending) Error() string { return "pending approval " + p.ApprovalID }
 
+// Refusal is the error Begin returns when it refused a call after deciding: it carries
+// the decision and the ledger id of the recorded refusal, and unwraps to the
+// caller-safe *vigil.Error (so vigil.ErrorCode and ErrorMessage work on it).
+type Refusal struct {
+	Decision vigil.Decision
+	EventID  string
+	Err      error
+}
+
+func (r *Refusal) Error() string { return r.Err.Error() }
+
+func (r *Refusal) Unwrap() error { return r.Err }
+
+func refuse(f *Flight, err error) error {
+	return &Refusal{Decision: f.Decision, EventID: f.EventID, Err: err}
+}
+
 // Flight is a call that passed steps 3-6 and may be forwarded.
 type Flight struct {
 	p        *Pipeline
@@ -291,14 +308,14 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 				Message: "the request carries personal data or a secret that this deployment blocks (" + strings.Join(sum.Types(), ", ") + "); remove it and retry"}
 			p.recordRequest(ctx, f, types[0], timings, counts, nil, "")
 			p.Metrics.decision(f.Decision.Effect)
-			return nil, &vigil.Error{Code: vigil.EDENIED, Message: f.Decision.Message, Err: err}
+			return nil, refuse(f, &vigil.Error{Code: vigil.EDENIED, Message: f.Decision.Message, Err: err})
 		case err != nil:
 			p.Metrics.failure("pii")
 			if !p.FailOpen.PII {
 				p.log().ErrorContext(ctx, "PII masking failed; refusing the call", "event", f.EventID, "err", err)
 				f.Decision = vigil.Decision{Effect: vigil.Deny, Rules: []string{"pii.failure"}, Message: "PII masking failed, so the call was refused (fail-closed)"}
 				p.recordRequest(ctx, f, types[0], timings, counts, nil, "pii masking failed")
-				return nil, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not check this request for personal data, so it was not sent (fail-closed); try again later", Err: err}
+				return nil, refuse(f, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not check this request for personal data, so it was not sent (fail-closed); try again later", Err: err})
 			}
 			p.log().WarnContext(ctx, "PII masking failed; passing the call unmasked (fail_open.pii)", "event", f.EventID, "err", err)
 			f.attrs["pii"] = "failed-open"
@@ -329,7 +346,7 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 			p.log().ErrorContext(ctx, "policy evaluation failed; refusing the call", "event", f.EventID, "err", err)
 			f.Decision = vigil.Decision{Effect: vigil.Deny, Rules: []string{"policy.failure"}, Message: "policy could not be evaluated, so the call was refused (fail-closed)"}
 			p.recordRequest(ctx, f, types[0], timings, counts, nil, "policy evaluation failed")
-			return nil, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not evaluate policy for this call, so it was refused (fail-closed); try again later", Err: err}
+			return nil, refuse(f, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not evaluate policy for this call, so it was refused (fail-closed); try again later", Err: err})
 		}
 		d = vigil.Decision{Effect: vigil.Allow, Rules: []string{"policy.failed-open"}, Message: "policy failed; allowed by fail_open.policy"}
 	}
@@ -345,9 +362,9 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 			f.Decision.Effect = vigil.Deny
 			p.recordRequest(ctx, f, types[0], timings, counts, nil, "approval could not be requested")
 			if ctx.Err() != nil {
-				return nil, &vigil.Error{Code: vigil.ETIMEOUT, Message: "the caller went away while the call waited for approval", Err: err}
+				return nil, refuse(f, &vigil.Error{Code: vigil.ETIMEOUT, Message: "the caller went away while the call waited for approval", Err: err})
 			}
-			return nil, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "the call needs human approval, but the approval request could not be raised; it was refused (fail-closed)", Err: err}
+			return nil, refuse(f, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "the call needs human approval, but the approval request could not be raised; it was refused (fail-closed)", Err: err})
 		}
 		f.Approval = &res
 		f.attrs["approval"] = res.ApprovalID
@@ -360,7 +377,7 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 		}
 		if err := f.applyApproval(res); err != nil {
 			p.recordRequest(ctx, f, types[0], timings, counts, nil, "")
-			return nil, err
+			return nil, refuse(f, err)
 		}
 	}
 	if f.Decision.Effect == vigil.Deny {
@@ -370,9 +387,9 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 			msg = "policy denied this call"
 		}
 		if d.Limit != "" {
-			return nil, &vigil.Error{Code: vigil.ELIMIT, Message: msg}
+			return nil, refuse(f, &vigil.Error{Code: vigil.ELIMIT, Message: msg})
 		}
-		return nil, &vigil.Error{Code: vigil.EDENIED, Message: msg + denyHint(d)}
+		return nil, refuse(f, &vigil.Error{Code: vigil.EDENIED, Message: msg + denyHint(d)})
 	}
 
 	// 6 record, durably, before anything leaves.
@@ -711,4 +728,42 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// RecordOutcome records what an in-process tool returned for a call decided through the
+// decision API (the agent ran the tool itself). requestID is the decision's id; the
+// payload is masked like any outbound payload before it is recorded.
+func (p *Pipeline) RecordOutcome(ctx context.Context, actor vigil.Actor, requestID string, kind vigil.ActionKind, payload []byte, attrs map[string]string) (vigil.Receipt, error) {
+	types, ok := eventTypes[kind]
+	if !ok {
+		return vigil.Receipt{}, vigil.Errorf(vigil.EINVALID, "unknown action kind %q", kind)
+	}
+	counts := map[string]int64{}
+	body := payload
+	if p.PII != nil && len(payload) > 0 {
+		masked, sum, err := p.PII.MaskJSON(ctx, Scope{AgentID: actor.ID}, payload)
+		switch {
+		case err == nil:
+			body = masked
+			for t, n := range sum.Counts {
+				counts["pii.in."+t] = int64(n)
+			}
+		case errors.Is(err, ErrBlocked):
+			body = nil
+			counts["pii.blocked"] = 1
+		case !p.FailOpen.PII:
+			return vigil.Receipt{}, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not check the outcome for personal data, so it was not recorded; try again later", Err: err}
+		}
+	}
+	a := map[string]string{"request": requestID, "source": SourceDecision}
+	maps.Copy(a, attrs)
+	e := vigil.Event{Type: types[1], Time: p.now(), Actor: actor.String(), AgentID: actor.ID, SystemID: actor.SystemID, Counts: counts, Attrs: a}
+	if p.Bodies != BodyNone && len(body) > 0 {
+		e.Body = body
+	}
+	r, err := p.Ledger.Record(ctx, e)
+	if err != nil {
+		return vigil.Receipt{}, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not record the outcome in its audit ledger; try again later", Err: err}
+	}
+	return r, nil
 }

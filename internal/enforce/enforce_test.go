@@ -229,7 +229,11 @@ func TestRefusals(t *testing.T) {
 			}
 			if c.recorded != "" {
 				if len(l.events) != 1 || l.events[0].Decision != c.recorded {
-					t.Errorf("ledger = %+v; want one %s entry recording the refusal", l.events, c.recorded)
+					t.Fatalf("ledger = %+v; want one %s entry recording the refusal", l.events, c.recorded)
+				}
+				var r *enforce.Refusal
+				if !errors.As(err, &r) || r.EventID != l.events[0].ID || r.Decision.Effect != c.recorded {
+					t.Errorf("error %#v does not carry the recorded decision %s", err, l.events[0].ID)
 				}
 			}
 		})

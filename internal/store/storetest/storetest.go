@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/ledger"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy/pins"
+	"github.com/vigil-gateway/vigil/internal/pii"
 )
 
 // Stores is one driver's implementation of every domain Store, over one fresh,
@@ -18,6 +19,7 @@ type Stores struct {
 	Inventory inventory.Store
 	Auth      auth.Store
 	Ledger    ledger.Store
+	PIIVault  pii.Vault
 	MCPPins   pins.Store
 }
 
@@ -27,5 +29,6 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Inventory", func(t *testing.T) { testInventory(t, open(t)) })
 	t.Run("Auth", func(t *testing.T) { testAuth(t, open(t)) })
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
+	t.Run("PIIVault", func(t *testing.T) { testPIIVault(t, open(t)) })
 	t.Run("MCPPins", func(t *testing.T) { testMCPPins(t, open(t)) })
 }

@@ -1,0 +1,390 @@
+package pii
+
+import (
+	"bytes"
+	"sort"
+)
+
+// Byte classes for the single pass over the text.
+const (
+	cDigit byte = 1 << iota
+	cUpper
+	cLower
+	cUnder // '_'
+	cWord  = cDigit | cUpper | cLower | cUnder
+)
+
+var class = func() (t [256]byte) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = cDigit
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = cUpper
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = cLower
+	}
+	t['_'] = cUnder
+	return t
+}()
+
+// special marks the non-word bytes that can start or carry a candidate.
+var special = func() (t [256]bool) {
+	for _, c := range []byte("@+(-") {
+		t[c] = true
+	}
+	return t
+}()
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isAlnum(c byte) bool { return class[c]&(cDigit|cUpper|cLower) != 0 }
+func isWord(c byte) bool  { return class[c] != 0 }
+func isHex(c byte) bool {
+	return isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'f'
+}
+func upper(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - 32
+	}
+	return c
+}
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 32
+	}
+	return c
+}
+
+// hit is a candidate that passed its recognizer, in offsets of the scanned text.
+type hit struct {
+	start, end int
+	ent        entity
+	score      float64
+	rule       string
+}
+
+// scanner holds the state of one scan. Scanners are pooled by the Engine so that a
+// scan allocates nothing in the steady state; a scanner is used by one goroutine.
+type scanner struct {
+	e    *Engine
+	t    []byte
+	base int // offset of t in the text whose hits are reported (stream lookbehind)
+	key  keyHint
+	hits []hit
+	tmp  [64]byte // digits of the candidate in hand
+	// JSON decoding buffers, reused across string values.
+	dec  []byte
+	omap []int32
+}
+
+// keyHint is what the JSON key holding a string says about its value.
+type keyHint struct {
+	ctx      uint64 // entity bits whose context words appear in the key
+	neg      bool   // the key names an identifier (order_id, version)
+	secret   bool   // the key names a credential (password, api_key, authorization...)
+	password bool   // ... and that credential is a password
+}
+
+func (e *Engine) getScanner() *scanner {
+	s := e.pool.Get().(*scanner)
+	s.hits = s.hits[:0]
+	s.key = keyHint{}
+	s.base = 0
+	return s
+}
+
+func (e *Engine) putScanner(s *scanner) {
+	if cap(s.hits) > 4096 || cap(s.dec) > 1<<20 {
+		return // don't keep huge buffers alive
+	}
+	s.t = nil
+	e.pool.Put(s)
+}
+
+// scanText finds candidates in t (decoded text) and appends validated, resolved
+// hits to s.hits, sorted by start and non-overlapping.
+func (s *scanner) scanText(t []byte) { s.scanValue(t, keyHint{}) }
+
+// scanValue is scanText for a JSON value whose key says k.
+//
+// This is the hot loop: it looks at each byte once through a class table. Lower-case
+// words followed by a space, which are most of prose, cost a few table lookups; only
+// digits, upper-case or mixed words, and the bytes @ + ( - start candidate checks.
+func (s *scanner) scanValue(t []byte, k keyHint) {
+	s.t = t
+	s.key = k
+	first := len(s.hits)
+	if k.secret {
+		s.keyedValue(t, k.password)
+	}
+	n := len(t)
+	for i := 0; i < n; {
+		c := t[i]
+		k := class[c]
+		if k == 0 {
+			if special[c] {
+				i = s.special(i)
+			} else {
+				i++
+			}
+			continue
+		}
+		// A word: [A-Za-z0-9_]+.
+		j := i + 1
+		f := k
+		for j < n {
+			k2 := class[t[j]]
+			if k2 == 0 {
+				break
+			}
+			f |= k2
+			j++
+		}
+		next := byte(' ')
+		if j < n {
+			next = t[j]
+		}
+		switch {
+		case f == cDigit:
+			if i > 0 && continuesToken(t, i) {
+				i = j
+				continue
+			}
+			if end := s.numeric(i, j); end > j {
+				j = end
+			}
+		case f == cLower && next != '-' && next != '.' && next != ':' && next != '=' && next != '"' && next != '\'':
+			// Plain lower-case word: nothing starts here unless it is a secret
+			// keyword followed by an assignment after a space ("password is x").
+			if next == ' ' && j-i >= 3 && j-i <= 24 {
+				s.keywordSecret(i, j)
+				if j-i == 6 || j-i == 5 {
+					s.authScheme(i, j)
+				}
+			}
+		default:
+			if end := s.word(i, j, f); end > j {
+				j = end
+			}
+		}
+		i = j
+	}
+	for _, cr := range s.e.custom {
+		cr.scan(s, t)
+	}
+	s.resolve(first)
+}
+
+// continuesToken reports whether the digit word at i continues a token that began
+// before it (1.2.3 after v, a-123 ids, decimals), so it isn't a number of its own.
+func continuesToken(t []byte, i int) bool {
+	p := t[i-1]
+	if p == '.' || p == '-' || p == '/' || p == ':' || p == ',' {
+		return i >= 2 && isWord(t[i-2])
+	}
+	return p == '#' && i >= 2 && isWord(t[i-2])
+}
+
+// special handles a candidate starting at a non-word byte; it returns where to go on.
+func (s *scanner) special(i int) int {
+	t := s.t
+	switch t[i] {
+	case '@':
+		s.email(i)
+	case '+', '(':
+		if i+1 < len(t) && isDigit(t[i+1]) && (i == 0 || !isWord(t[i-1])) {
+			if end := s.numeric(i, i+1); end > i+1 {
+				return end
+			}
+		}
+	case '-':
+		if bytes.HasPrefix(t[i:], pemBegin) {
+			if end := s.pem(i); end > i {
+				return end
+			}
+		}
+	}
+	return i + 1
+}
+
+// add scores a candidate and keeps it when the type is on and the score reaches the
+// type's threshold. base is the shape score; ctx asks for the context check.
+func (s *scanner) add(ent entity, start, end int, base float64, rule string) {
+	e := s.e
+	if e.enabled&(1<<ent) == 0 || start >= end {
+		return
+	}
+	score := base
+	if score < 1 {
+		if pos, _ := s.context(start, end); pos&(1<<ent) != 0 {
+			score += contextBoost
+			if score > 1 {
+				score = 1
+			}
+		}
+	}
+	if score < e.threshold[ent] {
+		return
+	}
+	s.hits = append(s.hits, hit{start: start, end: end, ent: ent, score: score, rule: rule})
+}
+
+// hasContext reports whether a context word for ent is near [start, end).
+func (s *scanner) hasContext(ent entity, start, end int) bool {
+	pos, _ := s.context(start, end)
+	return pos&(1<<ent) != 0
+}
+
+// context looks at up to five whole words before start and two after end (within
+// a short window, on the same line or the one before), and at the JSON key holding
+// the text. It returns the entity bits whose context words it saw and whether one of
+// the two words right before is a negative word (order, version...).
+func (s *scanner) context(start, end int) (pos uint64, neg bool) {
+	t := s.t
+	pos, neg = s.key.ctx, s.key.neg
+	var w [24]byte
+	// Words before.
+	i := start
+	lo := max(0, start-80)
+	for n := 0; n < 5 && i > lo; n++ {
+		for i > lo && !isWordish(t[i-1]) {
+			// Masking output (<PHONE_NUMBER>) and markup are not context.
+			if t[i-1] == '>' {
+				if k := bytes.LastIndexByte(t[lo:i-1], '<'); k >= 0 {
+					i = lo + k
+					continue
+				}
+			}
+			// A sentence boundary ends the context.
+			if c := t[i-1]; c == ';' || c == '?' || c == '!' || c == '.' && i < start && t[i] == ' ' {
+				i = lo
+				break
+			}
+			i--
+		}
+		j := i
+		for i > lo && isWordish(t[i-1]) {
+			i--
+		}
+		if j == i {
+			break
+		}
+		if wi, ok := s.lookupWord(t[i:j], &w); ok {
+			pos |= wi.pos
+			if n < 2 && wi.neg {
+				neg = true
+			}
+		}
+	}
+	// Words after.
+	i = end
+	hi := min(len(t), end+32)
+	for n := 0; n < 2 && i < hi; n++ {
+		for i < hi && !isWordish(t[i]) {
+			if t[i] == '\n' && n > 0 {
+				return pos, neg
+			}
+			if t[i] == '<' {
+				if k := bytes.IndexByte(t[i:hi], '>'); k >= 0 {
+					i += k
+				}
+			}
+			i++
+		}
+		j := i
+		for i < hi && isWordish(t[i]) {
+			i++
+		}
+		if j == i {
+			break
+		}
+		if wi, ok := s.lookupWord(t[j:i], &w); ok {
+			pos |= wi.pos
+		}
+	}
+	return pos, neg
+}
+
+// isWordish is a byte that can be part of a context word (letters, digits, and the
+// apostrophe and dot of driver's and d.o.b; non-ASCII so accented words stay whole).
+func isWordish(c byte) bool { return isAlnum(c) || c == '\'' || c >= 0x80 }
+
+func (s *scanner) lookupWord(b []byte, w *[24]byte) (wordInfo, bool) {
+	if len(b) > len(w) || len(b) == 0 {
+		return wordInfo{}, false
+	}
+	for k, c := range b {
+		w[k] = lower(c)
+	}
+	// Drop a trailing possessive or dot ("card's", "d.o.b.").
+	n := len(b)
+	if n > 2 && w[n-2] == '\'' && w[n-1] == 's' {
+		if wi, ok := s.e.ctx[string(w[:n-2])]; ok {
+			return wi, true
+		}
+	}
+	wi, ok := s.e.ctx[string(w[:n])]
+	return wi, ok
+}
+
+// resolve sorts the hits from first on and removes overlaps: of two overlapping hits
+// the higher score wins, then the longer one (Presidio's anonymizer rule for
+// contained spans), then the earlier one. Allow-listed values go too.
+func (s *scanner) resolve(first int) {
+	h := s.hits[first:]
+	if len(h) == 0 {
+		return
+	}
+	sort.Slice(h, func(a, b int) bool {
+		if h[a].score != h[b].score {
+			return h[a].score > h[b].score
+		}
+		if la, lb := h[a].end-h[a].start, h[b].end-h[b].start; la != lb {
+			return la > lb
+		}
+		if h[a].start != h[b].start {
+			return h[a].start < h[b].start
+		}
+		return h[a].ent < h[b].ent
+	})
+	kept := h[:0]
+	for _, x := range h {
+		overlap := false
+		for _, k := range kept {
+			if x.start < k.end && k.start < x.end {
+				overlap = true
+				break
+			}
+		}
+		if overlap || s.e.allowed(s.t[x.start:x.end]) {
+			continue
+		}
+		kept = append(kept, x)
+	}
+	sort.Slice(kept, func(a, b int) bool { return kept[a].start < kept[b].start })
+	s.hits = s.hits[:first+len(kept)]
+}
+
+// allowed reports whether an allow-list exempts the value.
+func (e *Engine) allowed(v []byte) bool {
+	if len(e.allowVals) > 0 {
+		var buf [128]byte
+		tv := bytes.TrimSpace(v)
+		if len(tv) <= len(buf) {
+			for i, c := range tv {
+				buf[i] = lower(c)
+			}
+			if _, ok := e.allowVals[string(buf[:len(tv)])]; ok {
+				return true
+			}
+		} else if _, ok := e.allowVals[string(bytes.ToLower(tv))]; ok {
+			return true
+		}
+	}
+	for _, re := range e.allowPats {
+		if re.Match(v) {
+			return true
+		}
+	}
+	return false
+}
