@@ -81,6 +81,10 @@ type Options struct {
 	// Getenv reads Vigil's environment for the base variables of server processes.
 	// Default os.Getenv.
 	Getenv func(string) string
+	// Track, if set, registers each session with the kill switch (oversight's
+	// Sessions.Track): the session closes when the context it returns is cancelled,
+	// and calls done when it ends. CloseAgent and CloseSystem do the same directly.
+	Track func(ctx context.Context, agent vigil.Actor) (context.Context, func())
 	// HTTPClient reaches URL servers. Default: a client without timeouts (response
 	// streams are long; requests are bounded by the servers' timeouts).
 	HTTPClient *http.Client
@@ -110,6 +114,7 @@ type Gateway struct {
 	pipeline *enforce.Pipeline
 	pins     *pins.Service
 	preview  func(ctx context.Context, a vigil.Action) (vigil.Decision, error)
+	track    func(ctx context.Context, agent vigil.Actor) (context.Context, func())
 	servers  map[string]*server
 
 	mu        sync.Mutex
@@ -145,7 +150,7 @@ func New(opts Options) (*Gateway, error) {
 		client = &http.Client{}
 	}
 	g := &Gateway{
-		log: log, auth: opts.Auth, pipeline: opts.Pipeline, pins: opts.Pins, preview: opts.Preview,
+		log: log, auth: opts.Auth, pipeline: opts.Pipeline, pins: opts.Pins, preview: opts.Preview, track: opts.Track,
 		servers: map[string]*server{}, sessions: map[string]*session{}, exchanges: map[*session]struct{}{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -261,8 +266,12 @@ func (g *Gateway) openExchange(ctx context.Context, srv *server, actor vigil.Act
 }
 
 func (g *Gateway) newSession(srv *server, actor vigil.Actor, parent context.Context, stateless bool) *session {
+	untrack := func() {}
+	if g.track != nil {
+		parent, untrack = g.track(parent, actor)
+	}
 	ctx, cancel := context.WithCancel(parent)
-	s := &session{
+	s := &session{untrack: untrack,
 		g: g, srv: srv, id: newSessionID(), actor: actor, stateless: stateless, ctx: ctx, cancel: cancel,
 		created: time.Now(), lastUsed: time.Now(),
 		streams: map[string]*stream{}, calls: map[string]*clientCall{}, tokens: map[string]*clientCall{},
@@ -273,6 +282,13 @@ func (g *Gateway) newSession(srv *server, actor vigil.Actor, parent context.Cont
 	} else {
 		s.catalog = &catalog{}
 		s.standalone = newStream("", true, false, false, nil)
+	}
+	if g.track != nil {
+		// The kill switch cancels the tracked context: close the session then.
+		go func() {
+			<-parent.Done()
+			g.closeSession(s)
+		}()
 	}
 	return s
 }

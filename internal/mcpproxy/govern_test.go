@@ -11,6 +11,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/vigil-gateway/vigil/internal/enforce"
+	"github.com/vigil-gateway/vigil/internal/mcpproxy"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy/pins"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 )
@@ -361,4 +362,44 @@ func TestKillSwitchClosesSessions(t *testing.T) {
 	if resp.StatusCode != 403 || !strings.Contains(body.Error.Message, "suspended: testing the kill switch") || body.Error.Code != -32003 {
 		t.Errorf("suspended agent's initialize = %d %+v, want 403 and a JSON-RPC error naming the suspension", resp.StatusCode, body.Error)
 	}
+}
+
+// registry stands in for oversight's Sessions: the kill switch cancels what an agent
+// registered.
+type registry struct {
+	mu     sync.Mutex
+	cancel map[string][]context.CancelFunc
+}
+
+func (r *registry) track(ctx context.Context, a vigil.Actor) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	r.mu.Lock()
+	r.cancel[a.ID] = append(r.cancel[a.ID], cancel)
+	r.mu.Unlock()
+	return ctx, cancel
+}
+
+func (r *registry) kill(agentID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.cancel[agentID] {
+		c()
+	}
+}
+
+// TestTrackedSessionsCloseWithTheKillSwitch: sessions registered with the kill
+// switch's registry close when it stops their agent.
+func TestTrackedSessionsCloseWithTheKillSwitch(t *testing.T) {
+	reg := &registry{cancel: map[string][]context.CancelFunc{}}
+	f := newFixtureWith(t, func(o *mcpproxy.Options) { o.Track = reg.track }, stdioServer("test", nil))
+	f.connectVersion("test", aliceKey, "2025-11-25", nil)
+	f.connectVersion("test", bobKey, "2025-11-25", nil)
+	if n := len(f.gw.Sessions()); n != 2 {
+		t.Fatalf("%d sessions, want 2", n)
+	}
+	reg.kill(alice.ID)
+	eventually(t, "alice's session to close", func() bool {
+		s := f.gw.Sessions()
+		return len(s) == 1 && s[0].AgentID == bob.ID
+	})
 }

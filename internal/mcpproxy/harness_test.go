@@ -234,6 +234,12 @@ func stdioServer(name string, env map[string]string) mcpproxy.ServerConfig {
 
 func newFixture(t *testing.T, servers ...mcpproxy.ServerConfig) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil, servers...)
+}
+
+// newFixtureWith lets a test adjust the gateway's options.
+func newFixtureWith(t *testing.T, adjust func(*mcpproxy.Options), servers ...mcpproxy.ServerConfig) *fixture {
+	t.Helper()
 	f := &fixture{
 		t:      t,
 		agents: &agents{suspended: map[string]bool{}},
@@ -249,7 +255,11 @@ func newFixture(t *testing.T, servers ...mcpproxy.ServerConfig) *fixture {
 	f.pins = &pins.Service{Store: db.MCPPins(), Ledger: f.ledger}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	pipeline := &enforce.Pipeline{PII: masker{}, Policy: f.policy, Oversight: f.holder, Ledger: f.ledger, Log: log}
-	f.gw, err = mcpproxy.New(mcpproxy.Options{Servers: servers, Auth: f.agents, Pipeline: pipeline, Pins: f.pins, Log: log})
+	opts := mcpproxy.Options{Servers: servers, Auth: f.agents, Pipeline: pipeline, Pins: f.pins, Log: log}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	f.gw, err = mcpproxy.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

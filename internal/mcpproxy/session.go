@@ -32,6 +32,7 @@ type session struct {
 	up        *upstream
 	ctx       context.Context // ends when the session closes
 	cancel    context.CancelFunc
+	untrack   func() // releases the kill switch's registration
 	created   time.Time
 
 	mu         sync.Mutex
@@ -417,6 +418,7 @@ func (s *session) close() {
 	}
 	s.mu.Unlock()
 	s.cancel()
+	s.untrack()
 	for _, st := range streams {
 		st.end()
 	}
