@@ -43,6 +43,7 @@ func commands() []command {
 		{"agents", "create, list, suspend and resume agents; issue and rotate their keys", runAgents},
 		{"systems", "register and list AI systems; suspend a whole system", runSystems},
 		{"tokens", "create, list and revoke admin and role tokens", runTokens},
+		{"mcp", "review pinned MCP tool definitions and approve changed ones; list MCP sessions", runMCP},
 		{"version", "print the version", runVersion},
 		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
 	}

@@ -193,6 +193,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
 	}
+	if _, err := m.wireMCP(mux, keys, mcpDeps{}); err != nil {
+		return err
+	}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("couldn't listen on %s: %w", cfg.Listen, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
+	"github.com/vigil-gateway/vigil/internal/mcpproxy"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 	"github.com/vigil-gateway/vigil/internal/web"
 )
@@ -27,11 +28,21 @@ type Server struct {
 	Auth      Authenticator
 	Keys      *auth.Service
 	Inventory *inventory.Service
+
+	// MCPTools are the MCP gateway's pinned tool definitions; MCPSessions lists its
+	// open sessions.
+	MCPTools    MCPTools
+	MCPSessions func() []mcpproxy.SessionInfo
 }
 
-// Register adds the API's routes to mux.
+// Register adds the routes of the services that are set to mux.
 func (s *Server) Register(mux *web.Mux) {
-	s.registerRegistry(mux)
+	if s.Keys != nil {
+		s.registerRegistry(mux)
+	}
+	if s.MCPTools != nil {
+		s.registerMCP(mux)
+	}
 }
 
 type ctxKey int

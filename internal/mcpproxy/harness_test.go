@@ -439,3 +439,5 @@ func post(t *testing.T, url, key, session, body string, headers ...string) (*htt
 	}
 	return resp, out
 }
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
