@@ -11,7 +11,7 @@ import (
 
 func runMCP(ctx context.Context, env *Env, args []string) error {
 	return dispatchVerbs(ctx, env, "mcp", "Review the MCP gateway's pinned tool definitions and open sessions through the admin API (needs VIGIL_TOKEN).", []verb{
-		{"tools", "list pinned tools; --changed shows those awaiting approval", mcpTools},
+		{"tools", "list pinned tools (of one SERVER); --changed shows those awaiting approval", mcpTools},
 		{"show", "show a tool's approved and pending definitions", mcpShow},
 		{"approve", "approve a changed tool's new definition, so agents see it again", mcpApprove},
 		{"sessions", "list open MCP sessions", mcpSessions},
@@ -43,21 +43,24 @@ func short(hash string) string {
 }
 
 func mcpTools(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "mcp tools", "[--server NAME] [--changed]",
+	fs := newFlags(env, "mcp tools", "[--changed] [SERVER]",
 		"List the tools Vigil has pinned. A tool whose server changed its definition (name, title, description,\nschemas or annotations) is \"changed\": in pin mode agents don't see it until an admin approves the new version.")
-	server := fs.String("server", "", "only tools of this MCP `SERVER`")
 	changed := fs.Bool("changed", false, "only tools whose new definition awaits approval")
 	client, asJSON := clientFlags(fs, env)
 	if err := parse(fs, env, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintln(env.Stderr, "vigil mcp tools: want at most one SERVER")
+		return errUsage
 	}
 	c, err := client()
 	if err != nil {
 		return err
 	}
 	q := url.Values{}
-	if *server != "" {
-		q.Set("server", *server)
+	if fs.NArg() == 1 {
+		q.Set("server", fs.Arg(0))
 	}
 	if *changed {
 		q.Set("status", "changed")

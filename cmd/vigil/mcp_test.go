@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/vigil-gateway/vigil/internal/config"
+	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/mcpproxy/pins"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// mcpNodeDir is test/mcp with its npm packages; missing ones skip the test locally
+// and fail it in CI.
+func mcpNodeDir(t *testing.T) string {
+	t.Helper()
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "test", "mcp"))
+	_, nodeErr := exec.LookPath("node")
+	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "server-everything"))
+	if nodeErr != nil || modErr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node or test/mcp/node_modules missing (scripts/test-deps.sh installs them)")
+		}
+		t.Skip("node or test/mcp/node_modules missing (run scripts/test-deps.sh)")
+	}
+	return dir
+}
+
+// mcpAgent registers an agent over the admin API and returns its key.
+func mcpAgent(t *testing.T, base, name string) string {
+	t.Helper()
+	st, agent := call(t, "POST", base+"/api/agents", adminToken, map[string]any{"name": name, "system": "mcp-tests"})
+	key, _ := agent["api_key"].(string)
+	if st != 201 || key == "" {
+		t.Fatalf("create agent = %d %v", st, agent)
+	}
+	return key
+}
+
+type tsStep struct {
+	Error    string   `json:"error"`
+	Tools    []string `json:"tools"`
+	IsError  bool     `json:"isError"`
+	Text     string   `json:"text"`
+	Progress []any    `json:"progress"`
+}
+
+// tsPlan runs test/mcp/client.mjs (the official TypeScript client) with a plan.
+func tsPlan(t *testing.T, dir, url, key string, plan ...map[string]any) []tsStep {
+	t.Helper()
+	p, _ := json.Marshal(plan)
+	cmd := exec.Command("node", filepath.Join(dir, "client.mjs"))
+	cmd.Env = append(os.Environ(), "VIGIL_MCP_URL="+url, "VIGIL_AGENT_KEY="+key, "VIGIL_PLAN="+string(p))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("TypeScript client: %v\n%s", err, stderr.String())
+	}
+	var out []tsStep
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out) != len(plan) {
+		t.Fatalf("TypeScript client output %q (%v)\n%s", stdout.String(), err, stderr.String())
+	}
+	return out
+}
+
+func tsCall(name string, args map[string]any) map[string]any {
+	return map[string]any{"op": "call", "name": name, "args": args}
+}
+
+// TestMCPGatewayEndToEnd runs the binary's gateway with server-everything over stdio
+// and the real ledger and PII engine: the TypeScript and Go clients list and call
+// tools, personal data in results is masked, progress arrives, a tool whose pinned
+// definition changed is hidden until an admin approves it with the CLI, and the
+// ledger holds every call and its Merkle root matches its signed checkpoint.
+func TestMCPGatewayEndToEnd(t *testing.T) {
+	dir := mcpNodeDir(t)
+	cfg := config.Default()
+	// redact: with tokenize, the PII adapter restores the tokens it just minted for an
+	// answer's own PII (see the report), so masked answers need a non-reversible operator.
+	cfg.PII.Mode, cfg.PII.MaskAnswers = "redact", true
+	cfg.MCPServers = []config.MCPServerConfig{{
+		Name:    "everything",
+		Command: []string{"node", filepath.Join(dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "stdio"},
+		Env:     map[string]string{"SUPPORT_CONTACT": "help.desk@example.com"},
+	}}
+	m, _ := runMain(t, cfg)
+	base := m.URL()
+	key := mcpAgent(t, base, "mcp-bot")
+	url := base + "/mcp/everything"
+
+	// A pin that does not match what the server says: as if the server changed the
+	// tool after it was approved.
+	st := m.store.(mcpStores).MCPPins()
+	if err := st.CreatePin(context.Background(), pins.Pin{Server: "everything", Tool: "get-sum",
+		Approved: pins.Version{Hash: "0000", Definition: []byte(`{"name":"get-sum"}`), SeenAt: time.Now()}, ApprovedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	out := tsPlan(t, dir, url, key,
+		map[string]any{"op": "list"},
+		tsCall("echo", map[string]any{"message": "hello"}),
+		tsCall("get-env", nil),
+		tsCall("trigger-long-running-operation", map[string]any{"duration": 1, "steps": 2}),
+		tsCall("get-sum", map[string]any{"a": 1, "b": 2}),
+	)
+	if !slices.Contains(out[0].Tools, "echo") || slices.Contains(out[0].Tools, "get-sum") {
+		t.Errorf("tools = %v: want echo listed and the changed get-sum hidden", out[0].Tools)
+	}
+	if out[1].Text != "Echo: hello" {
+		t.Errorf("echo = %+v", out[1])
+	}
+	if out[2].IsError || strings.Contains(out[2].Text, "help.desk@example.com") || !strings.Contains(out[2].Text, "SUPPORT_CONTACT") {
+		t.Errorf("get-env = %q: want the server's environment with the email masked", out[2].Text)
+	}
+	if strings.Contains(out[2].Text, "VIGIL_ADMIN_TOKEN") {
+		t.Error("the server process inherited Vigil's environment")
+	}
+	if len(out[3].Progress) != 2 {
+		t.Errorf("long-running operation progress = %v", out[3].Progress)
+	}
+	if !out[4].IsError || !strings.Contains(out[4].Text, "changed since it was approved") {
+		t.Errorf("changed get-sum = %+v, want refused", out[4])
+	}
+
+	code, listed, errOut := runCLI(t, base, "mcp", "tools", "--changed")
+	if code != 0 || !strings.Contains(listed, "get-sum") || strings.Contains(listed, "echo") {
+		t.Fatalf("vigil mcp tools --changed: %d %q %q", code, listed, errOut)
+	}
+	if code, out, errOut := runCLI(t, base, "mcp", "approve", "everything", "get-sum"); code != 0 || !strings.Contains(out, "approved everything/get-sum") {
+		t.Fatalf("vigil mcp approve: %d %q %q", code, out, errOut)
+	}
+	out = tsPlan(t, dir, url, key, map[string]any{"op": "list"}, tsCall("get-sum", map[string]any{"a": 1, "b": 2}))
+	if !slices.Contains(out[0].Tools, "get-sum") || out[1].IsError || !strings.Contains(out[1].Text, "3") {
+		t.Errorf("after approval: tools %v, get-sum %+v", out[0].Tools, out[1])
+	}
+
+	// The Go SDK client, which tries the stateless revision first.
+	c := mcp.NewClient(&mcp.Implementation{Name: "go-e2e", Version: "1"}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, MaxRetries: -1,
+		HTTPClient: &http.Client{Transport: keyTransport(key)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, body := call(t, "GET", base+"/api/mcp/sessions", adminToken, nil); st != 200 || len(body["sessions"].([]any)) != 1 {
+		t.Errorf("GET /api/mcp/sessions = %d %v, want the Go client's session", st, body)
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "from go"}})
+	if err != nil || res.IsError || res.Content[0].(*mcp.TextContent).Text != "Echo: from go" {
+		t.Errorf("Go client echo = %+v, %v", res, err)
+	}
+	cs.Close()
+
+	types := verifiedLedger(t, m)
+	for _, want := range []string{"tool.call", "tool.result", "mcp.tool.pinned", "mcp.tool.changed", "mcp.tool.approved"} {
+		if types[want] == 0 {
+			t.Errorf("ledger has no %s event: %v", want, types)
+		}
+	}
+	// echo×2, get-env, long-running, get-sum refused, get-sum×1: every call recorded.
+	if types["tool.call"] < 6 || types["tool.result"] < 5 {
+		t.Errorf("ledger calls and results = %d, %d", types["tool.call"], types["tool.result"])
+	}
+}
+
+type keyTransport string
+
+func (k keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(k))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// verifiedLedger publishes a checkpoint, recomputes the Merkle root of every entry
+// and checks it against the signed checkpoint; it returns the event counts by type.
+func verifiedLedger(t *testing.T, m *Main) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	if err := m.ledger.PublishCheckpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := m.ledger.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := m.store.Ledger().Entries(ctx, 0, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes []tlog.Hash
+	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = hashes[x]
+		}
+		return out, nil
+	})
+	types := map[string]int{}
+	for i, e := range entries {
+		stored, err := tlog.StoredHashes(int64(i), e.Data, reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, stored...)
+		env, err := ledger.ParseEnvelope(e.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		types[env.Type]++
+	}
+	root, err := tlog.TreeHash(cp.Size, reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root != cp.Root {
+		t.Fatalf("ledger root %x does not match the signed checkpoint's %x", root, cp.Root)
+	}
+	return types
+}
