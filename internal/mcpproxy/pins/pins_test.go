@@ -229,3 +229,21 @@ func TestCheckFailsClosedWhenStoreOrLedgerFail(t *testing.T) {
 		t.Error("Check with a failing ledger succeeded")
 	}
 }
+
+// FuzzDefine: any tool definition a server sends is either refused or hashed
+// deterministically, and its canonical form defines the same version again.
+func FuzzDefine(f *testing.F) {
+	f.Add([]byte(`{"name":"add","description":"adds","inputSchema":{"type":"object","properties":{"a":{"type":"number"}}}}`))
+	f.Add([]byte(`{"name":"x","annotations":{"readOnlyHint":true},"_meta":{"k":1}}`))
+	f.Add([]byte(`{"name":"x","inputSchema":{"maximum":1e400}}`))
+	f.Fuzz(func(t *testing.T, tool []byte) {
+		name, v, err := pins.Define(tool)
+		if err != nil {
+			return
+		}
+		name2, v2, err := pins.Define(v.Definition)
+		if err != nil || name2 != name || v2.Hash != v.Hash {
+			t.Fatalf("canonical form of %q (%s) defines %q %s, %v", tool, v.Definition, name2, v2.Hash, err)
+		}
+	})
+}
