@@ -212,7 +212,7 @@ func (masker) InboundStream(context.Context, enforce.Scope) enforce.StreamFilter
 
 // fixture is a gateway over fakes, serving on an httptest server.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	gw     *mcpproxy.Gateway
 	url    string
 	agents *agents
@@ -232,13 +232,13 @@ func stdioServer(name string, env map[string]string) mcpproxy.ServerConfig {
 	return mcpproxy.ServerConfig{Name: name, Command: []string{os.Args[0]}, Env: e, StartupTimeout: 20 * time.Second}
 }
 
-func newFixture(t *testing.T, servers ...mcpproxy.ServerConfig) *fixture {
+func newFixture(t testing.TB, servers ...mcpproxy.ServerConfig) *fixture {
 	t.Helper()
 	return newFixtureWith(t, nil, servers...)
 }
 
 // newFixtureWith lets a test adjust the gateway's options.
-func newFixtureWith(t *testing.T, adjust func(*mcpproxy.Options), servers ...mcpproxy.ServerConfig) *fixture {
+func newFixtureWith(t testing.TB, adjust func(*mcpproxy.Options), servers ...mcpproxy.ServerConfig) *fixture {
 	t.Helper()
 	f := &fixture{
 		t:      t,
@@ -275,7 +275,7 @@ func newFixtureWith(t *testing.T, adjust func(*mcpproxy.Options), servers ...mcp
 }
 
 // testWriter sends logs to t.Log, so they show with a failing test only.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
