@@ -35,6 +35,16 @@ pii-eval: ## measure PII accuracy (precision/recall/F1 per entity) on ../shared/
 .PHONY: bench-pii
 bench-pii: ## run the PII engine benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/pii/
+.PHONY: demo-records
+demo-records: ## import the demo ISO 42001 records (examples/records) into a running Vigil (needs VIGIL_TOKEN)
+	$(GO) run ./cmd/vigil records import examples/records
+
+.PHONY: fuzz-records
+fuzz-records: ## fuzz the YAML record parser for 60s
+	$(GO) test -run XXX -fuzz FuzzParseRecords -fuzztime 60s ./internal/aims/
+.PHONY: policy-test
+policy-test: ## run the example policy's tests (vigil policy test examples/policy_test.yaml)
+	$(GO) run ./cmd/vigil policy test -v examples/policy_test.yaml
 
 .PHONY: test-mcp
 test-mcp: test-deps ## run the MCP gateway tests (real servers and clients from test/mcp)

@@ -25,7 +25,7 @@ fi
 
 # Debian packages.
 need=()
-for pkg in sqlite3; do
+for pkg in sqlite3 chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -43,9 +43,12 @@ func commands() []command {
 		{"agents", "create, list, suspend and resume agents; issue and rotate their keys", runAgents},
 		{"systems", "register and list AI systems; suspend a whole system", runSystems},
 		{"tokens", "create, list and revoke admin and role tokens", runTokens},
+		{"records", "import and export ISO/IEC 42001 records as YAML; SoA, health checks, incidents", runRecords},
+		{"evidence", "export a signed evidence bundle for a period; verify one offline", runEvidence},
 		{"mcp", "review pinned MCP tool definitions and approve changed ones; list MCP sessions", runMCP},
 		{"version", "print the version", runVersion},
 		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
+		{"policy", "test and check policy files", runPolicy},
 	}
 }
 

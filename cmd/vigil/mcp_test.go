@@ -93,6 +93,19 @@ func TestMCPGatewayEndToEnd(t *testing.T) {
 		Command: []string{"node", filepath.Join(dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "stdio"},
 		Env:     map[string]string{"SUPPORT_CONTACT": "help.desk@example.com"},
 	}}
+	cfg.Policy = filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(cfg.Policy, []byte(`version: 1
+default: allow
+rules:
+  - id: no-fetching
+    match: {tools: ["everything/gzip-file-as-resource"]}
+    effect: deny
+    message: Agents may not fetch URLs through this server.
+  - id: small-sums-only
+    when: action.kind == "tool_call" && tool.name == "get-sum" && args.a > 100
+    effect: deny
+    message: Sums over 100 need a human.
+`), 0o644)
 	m, _ := runMain(t, cfg)
 	base := m.URL()
 	key := mcpAgent(t, base, "mcp-bot")
@@ -112,9 +125,13 @@ func TestMCPGatewayEndToEnd(t *testing.T) {
 		tsCall("get-env", nil),
 		tsCall("trigger-long-running-operation", map[string]any{"duration": 1, "steps": 2}),
 		tsCall("get-sum", map[string]any{"a": 1, "b": 2}),
+		tsCall("gzip-file-as-resource", map[string]any{"name": "x", "data": "https://example.com"}),
 	)
-	if !slices.Contains(out[0].Tools, "echo") || slices.Contains(out[0].Tools, "get-sum") {
-		t.Errorf("tools = %v: want echo listed and the changed get-sum hidden", out[0].Tools)
+	if !slices.Contains(out[0].Tools, "echo") || slices.Contains(out[0].Tools, "get-sum") || slices.Contains(out[0].Tools, "gzip-file-as-resource") {
+		t.Errorf("tools = %v: want echo listed, the changed get-sum and the denied gzip-file-as-resource hidden", out[0].Tools)
+	}
+	if !out[5].IsError || !strings.Contains(out[5].Text, "Agents may not fetch URLs through this server.") {
+		t.Errorf("denied tool = %+v, want a tool error with the policy's message", out[5])
 	}
 	if out[1].Text != "Echo: hello" {
 		t.Errorf("echo = %+v", out[1])
@@ -139,9 +156,13 @@ func TestMCPGatewayEndToEnd(t *testing.T) {
 	if code, out, errOut := runCLI(t, base, "mcp", "approve", "everything", "get-sum"); code != 0 || !strings.Contains(out, "approved everything/get-sum") {
 		t.Fatalf("vigil mcp approve: %d %q %q", code, out, errOut)
 	}
-	out = tsPlan(t, dir, url, key, map[string]any{"op": "list"}, tsCall("get-sum", map[string]any{"a": 1, "b": 2}))
+	out = tsPlan(t, dir, url, key, map[string]any{"op": "list"}, tsCall("get-sum", map[string]any{"a": 1, "b": 2}),
+		tsCall("get-sum", map[string]any{"a": 500, "b": 2}))
 	if !slices.Contains(out[0].Tools, "get-sum") || out[1].IsError || !strings.Contains(out[1].Text, "3") {
 		t.Errorf("after approval: tools %v, get-sum %+v", out[0].Tools, out[1])
+	}
+	if !out[2].IsError || !strings.Contains(out[2].Text, "Sums over 100 need a human.") {
+		t.Errorf("get-sum with a = 500 = %+v, want denied by the argument rule", out[2])
 	}
 
 	// The Go SDK client, which tries the stateless revision first.
@@ -166,8 +187,9 @@ func TestMCPGatewayEndToEnd(t *testing.T) {
 			t.Errorf("ledger has no %s event: %v", want, types)
 		}
 	}
-	// echo×2, get-env, long-running, get-sum refused, get-sum×1: every call recorded.
-	if types["tool.call"] < 6 || types["tool.result"] < 5 {
+	// echo×2, get-env, long-running, get-sum×3 (one refused for its pin, one by
+	// policy), gzip refused: every call recorded; results of those that ran.
+	if types["tool.call"] < 8 || types["tool.result"] < 5 {
 		t.Errorf("ledger calls and results = %d, %d", types["tool.call"], types["tool.result"])
 	}
 }

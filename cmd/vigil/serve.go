@@ -23,7 +23,10 @@ import (
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/keyring"
 	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/decisionapi"
 	"github.com/vigil-gateway/vigil/internal/llmproxy"
+	"github.com/vigil-gateway/vigil/internal/pii"
+	"github.com/vigil-gateway/vigil/internal/policy"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
 	"github.com/vigil-gateway/vigil/internal/store/sqlite"
 	"github.com/vigil-gateway/vigil/internal/vigil"
@@ -61,6 +64,8 @@ type store interface {
 	Inventory() inventory.Store
 	Auth() auth.Store
 	Ledger() ledger.Store
+	Usage() policy.UsageStore
+	PIIVault() pii.Vault
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -176,10 +181,33 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("couldn't create the bootstrap admin token: %w", err)
 	}
 
+	// Background work (checkpoints, usage flushes, health checks) runs until Close.
+	bg, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+
 	errs := web.Errors{Log: m.Log}
 	mux := web.NewMux(errs)
-	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv}).Register(mux)
+
+	pol, err := m.wirePolicy(ctx, bg)
+	if err != nil {
+		return err
+	}
+	masker, _, err := gatewayPII(cfg.PII, m.keys, m.store.PIIVault())
+	if err != nil {
+		return fmt.Errorf("couldn't set up PII masking: %w", err)
+	}
+	if masker != nil {
+		m.goBackground(func() { purgeVault(bg, m.Log, m.store.PIIVault(), 10*time.Minute) })
+	}
+	aimsSvc, err := m.wireAIMS(bg, mux, inv, keys, registry)
+	if err != nil {
+		return fmt.Errorf("couldn't start the AI management system: %w", err)
+	}
+	pipeline := m.newPipeline(pol, masker, nil, newAIMSObserver(m, bg, aimsSvc), registry)
+
+	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy}).Register(mux)
 	(&llmproxy.Proxy{Log: m.Log, Auth: keys}).Register(mux)
+	(&decisionapi.Server{Log: m.Log, Auth: keys, Pipeline: pipeline, Ledger: m.store.Ledger()}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -193,15 +221,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
 	}
-	if _, err := m.wireMCP(mux, keys, mcpDeps{}); err != nil {
+	if _, err := m.wireMCP(mux, keys, mcpDeps{Pipeline: pipeline, Preview: policyPreview(pol)}); err != nil {
 		return err
 	}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("couldn't listen on %s: %w", cfg.Listen, err)
 	}
 
-	bg, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
 	m.goBackground(func() {
 		if err := m.ledger.Run(bg); err != nil {
 			m.Log.Error("ledger integrity failure; stopping", "err", err)

@@ -10,7 +10,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy/pins"
-	"github.com/vigil-gateway/vigil/internal/pii"
+	"github.com/vigil-gateway/vigil/internal/policy"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
 	"github.com/vigil-gateway/vigil/internal/store/sqlite"
 	"github.com/vigil-gateway/vigil/internal/vigil"
@@ -27,10 +27,9 @@ var (
 	_ mcpStores = (*postgres.DB)(nil)
 )
 
-// mcpDeps are the shared pieces the MCP gateway uses. Zero fields get fallbacks, so
-// the gateway runs before serve.go constructs them all.
+// mcpDeps are the shared pieces the MCP gateway uses.
 type mcpDeps struct {
-	// Pipeline is the shared governance pipeline. Nil: mcpFallbackPipeline.
+	// Pipeline is the shared governance pipeline (required).
 	Pipeline *enforce.Pipeline
 	// Preview decides whether a tool may be listed without holding or counting usage
 	// (the policy engine's pure evaluation). Nil: Pipeline.Policy.Decide.
@@ -59,15 +58,12 @@ func (m *Main) wireMCP(mux *web.Mux, keys *auth.Service, deps mcpDeps) (*mcpprox
 	if err != nil {
 		return nil, err
 	}
-	pl := deps.Pipeline
-	if pl == nil {
-		if pl, err = m.mcpFallbackPipeline(); err != nil {
-			return nil, err
-		}
+	if deps.Pipeline == nil {
+		return nil, fmt.Errorf("the MCP gateway needs the governance pipeline")
 	}
 	svc := &pins.Service{Store: st.MCPPins(), Ledger: m.ledger}
 	gw, err := mcpproxy.New(mcpproxy.Options{
-		Servers: servers, Auth: keys, Pipeline: pl, Preview: deps.Preview, Pins: svc, Track: deps.Track,
+		Servers: servers, Auth: keys, Pipeline: deps.Pipeline, Preview: deps.Preview, Pins: svc, Track: deps.Track,
 		Getenv: getenv, Log: m.Log,
 	})
 	if err != nil {
@@ -105,31 +101,14 @@ func mcpServers(cfgs []config.MCPServerConfig, getenv func(string) string) ([]mc
 	return out, nil
 }
 
-// mcpFallbackPipeline is the pipeline the MCP gateway runs while serve.go constructs
-// no shared one (the lead passes it as mcpDeps.Pipeline): the real ledger (every call
-// recorded before it is forwarded), the PII engine of the pii: section, a policy that
-// allows every call (rule "no-policy-engine", so the ledger says why) and no
-// oversight (nothing requires approval without a policy engine).
-func (m *Main) mcpFallbackPipeline() (*enforce.Pipeline, error) {
-	pl := &enforce.Pipeline{Policy: mcpAllowAll{}, Oversight: mcpNoOversight{}, Ledger: m.ledger, Log: m.Log}
-	if v, ok := m.store.(interface{ PIIVault() pii.Vault }); ok {
-		masker, _, err := gatewayPII(m.Config.PII, m.keys, v.PIIVault())
-		if err != nil {
-			return nil, fmt.Errorf("couldn't set up PII masking: %w", err)
+// policyPreview decides whether a tool may be listed with the live policy's pure
+// evaluation: nothing held, recorded or counted toward usage limits.
+func policyPreview(e *policy.Engine) func(context.Context, vigil.Action) (vigil.Decision, error) {
+	return func(_ context.Context, a vigil.Action) (vigil.Decision, error) {
+		p := e.Policy()
+		if p == nil {
+			return vigil.Decision{Effect: vigil.Deny, Rules: []string{}}, policy.ErrNoPolicy
 		}
-		pl.PII = masker
+		return p.Evaluate(&a, nil), nil
 	}
-	return pl, nil
-}
-
-type mcpAllowAll struct{}
-
-func (mcpAllowAll) Decide(context.Context, vigil.Action) (vigil.Decision, error) {
-	return vigil.Decision{Effect: vigil.Allow, Rules: []string{"no-policy-engine"}}, nil
-}
-
-type mcpNoOversight struct{}
-
-func (mcpNoOversight) Hold(context.Context, enforce.HoldRequest) (enforce.HoldResult, error) {
-	return enforce.HoldResult{}, fmt.Errorf("no oversight is configured")
 }

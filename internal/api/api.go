@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/vigil-gateway/vigil/internal/aims"
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy"
@@ -28,6 +29,16 @@ type Server struct {
 	Auth      Authenticator
 	Keys      *auth.Service
 	Inventory *inventory.Service
+	// AIMS, when set, serves the ISO/IEC 42001 records (records.go); AIMSSources are
+	// where the SoA draws automatic evidence; AIMSHealth runs health checks on demand.
+	// Policy, when set, serves /api/policy; PolicyFile is where an activation through
+	// the API is written ("" keeps it in memory only).
+	Policy     PolicyEngine
+	PolicyFile string
+
+	AIMS        *aims.Service
+	AIMSSources aims.Sources
+	AIMSHealth  *aims.Health
 
 	// MCPTools are the MCP gateway's pinned tool definitions; MCPSessions lists its
 	// open sessions.
@@ -39,6 +50,12 @@ type Server struct {
 func (s *Server) Register(mux *web.Mux) {
 	if s.Keys != nil {
 		s.registerRegistry(mux)
+	}
+	if s.Policy != nil {
+		s.registerPolicy(mux)
+	}
+	if s.AIMS != nil {
+		s.RegisterRecords(mux)
 	}
 	if s.MCPTools != nil {
 		s.registerMCP(mux)

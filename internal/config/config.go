@@ -56,6 +56,12 @@ type Config struct {
 	// PII configures detection and masking of personal data and secrets.
 	PII PIIConfig `yaml:"pii"`
 
+	// AIMS tunes the ISO/IEC 42001 management system (health checks, risk scale,
+	// Art. 73 clocks, automatic incidents).
+	AIMS AIMSConfig `yaml:"aims"`
+	// PolicyConfig holds the top-level keys policy (the policy file) and
+	// policy_options.
+	PolicyConfig `yaml:",inline"`
 	// MCPServers are the upstream MCP servers agents reach through Vigil, each at
 	// /mcp/{name}. See MCPServerConfig.
 	MCPServers []MCPServerConfig `yaml:"mcp_servers"`
@@ -112,6 +118,7 @@ func (c *Config) ApplyDefaults() {
 		c.HTTP.ReadHeaderTimeout = 10 * time.Second
 	}
 	c.Ledger.applyDefaults()
+	c.AIMS.applyDefaults()
 }
 
 // DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
@@ -158,6 +165,8 @@ func (c *Config) Validate() error {
 	// Each section validates itself; add a line here with each new section.
 	c.Ledger.validate(&errs)
 	c.PII.validate(&errs)
+	c.AIMS.validate(&errs)
+	c.PolicyConfig.validate(&errs)
 	validateMCPServers(c.MCPServers, &errs)
 	return errs.orNil()
 }

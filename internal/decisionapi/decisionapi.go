@@ -225,6 +225,9 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if approvalID == "" || env.Attrs["approval_status"] != "pending" {
 		return web.WriteJSON(w, http.StatusOK, answer(id, string(d.Effect), d, nil))
 	}
+	if s.Approvals == nil {
+		return vigil.Errorf(vigil.EUNAVAILABLE, "approval %s cannot be looked up: human oversight is not configured", approvalID)
+	}
 	ctx := r.Context()
 	if wait > 0 {
 		var cancel context.CancelFunc

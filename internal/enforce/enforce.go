@@ -356,7 +356,7 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 	// 5 hold
 	if d.Effect == vigil.RequireApproval {
 		t0 := p.now()
-		res, err := p.Oversight.Hold(ctx, HoldRequest{Action: f.Action, Decision: d, Source: c.Source, Wait: !c.NoWait, Progress: c.Progress})
+		res, err := p.hold(ctx, HoldRequest{Action: f.Action, Decision: d, Source: c.Source, Wait: !c.NoWait, Progress: c.Progress})
 		timings["hold"] = p.now().Sub(t0).Microseconds()
 		if err != nil {
 			f.Decision.Effect = vigil.Deny
@@ -400,6 +400,16 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 		p.Observer.Observe(ctx, f.Action)
 	}
 	return f, nil
+}
+
+// errNoOversight fails require_approval closed when no Holder is configured.
+var errNoOversight = errors.New("no human oversight is configured to approve it")
+
+func (p *Pipeline) hold(ctx context.Context, req HoldRequest) (HoldResult, error) {
+	if p.Oversight == nil {
+		return HoldResult{}, errNoOversight
+	}
+	return p.Oversight.Hold(ctx, req)
 }
 
 // applyApproval turns a finished hold into the flight's effect.
@@ -635,7 +645,7 @@ func (f *Flight) ToolCall(ctx context.Context, tool vigil.Tool, args []byte) Ver
 	v := Verdict{Decision: d}
 	if d.Effect == vigil.RequireApproval {
 		t0 := p.now()
-		res, err := p.Oversight.Hold(ctx, HoldRequest{Action: a, Decision: d, Source: SourceModelTool, Wait: true})
+		res, err := p.hold(ctx, HoldRequest{Action: a, Decision: d, Source: SourceModelTool, Wait: true})
 		timings["hold"] = p.now().Sub(t0).Microseconds()
 		if err != nil {
 			child.Decision.Effect = vigil.Deny

@@ -146,7 +146,9 @@ func (allowPolicy) Decide(context.Context, vigil.Action) (vigil.Decision, error)
 
 type nopLedger struct{}
 
-func (nopLedger) Record(context.Context, vigil.Event) (vigil.Receipt, error) { return vigil.Receipt{}, nil }
+func (nopLedger) Record(context.Context, vigil.Event) (vigil.Receipt, error) {
+	return vigil.Receipt{}, nil
+}
 
 // FuzzPost sends arbitrary bodies and headers to a gateway (inside a session and
 // outside one): it must answer every one with a JSON-RPC body, a 202 or an SSE stream

@@ -403,3 +403,24 @@ func TestTrackedSessionsCloseWithTheKillSwitch(t *testing.T) {
 		return len(s) == 1 && s[0].AgentID == bob.ID
 	})
 }
+
+// panickyHolder is a broken pipeline step.
+type panickyHolder struct{}
+
+func (panickyHolder) Hold(context.Context, enforce.HoldRequest) (enforce.HoldResult, error) {
+	panic("holder bug")
+}
+
+// TestAPanicFailsOnlyItsCall: a bug in a pipeline step fails the call with an error,
+// and the session and gateway go on.
+func TestAPanicFailsOnlyItsCall(t *testing.T) {
+	f := newFixtureWith(t, func(o *mcpproxy.Options) { o.Pipeline.Oversight = panickyHolder{} }, stdioServer("test", nil))
+	f.policy.set("delete_everything", vigil.RequireApproval)
+	cs := f.connectVersion("test", aliceKey, "2025-11-25", nil)
+	if res := call(t, cs, "delete_everything", nil); !res.IsError || !strings.Contains(resultText(res), "internal error") {
+		t.Errorf("call through a panicking step = %q", resultText(res))
+	}
+	if res := call(t, cs, "echo", map[string]any{"message": "still up"}); res.IsError {
+		t.Errorf("the next call = %q", resultText(res))
+	}
+}

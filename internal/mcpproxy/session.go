@@ -3,6 +3,8 @@ package mcpproxy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -336,6 +338,7 @@ func (s *session) intercept(cc *clientCall, m *jsonrpc.Request, after func(cc *c
 	s.g.wg.Add(1)
 	go func() {
 		defer s.g.wg.Done()
+		defer s.recoverCall(cc)
 		r, err := s.request(cc.ctx, cc, m.Method, m.Params)
 		if err != nil {
 			s.answerError(cc, upstreamError(s.srv.name, err))
@@ -356,8 +359,26 @@ func (s *session) governed(cc *clientCall, m *jsonrpc.Request, run func(cc *clie
 	s.g.wg.Add(1)
 	go func() {
 		defer s.g.wg.Done()
+		defer s.recoverCall(cc)
 		run(cc, params)
 	}()
+}
+
+// recoverCall turns a panic while handling a call (a bug, here or in a pipeline
+// step) into an internal error for that call, so one call cannot take the gateway and
+// every other session down. It is deferred by the goroutines that handle calls.
+func (s *session) recoverCall(cc *clientCall) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	s.g.log.Error("panic handling an MCP call", "server", s.srv.name, "method", cc.method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	err := &vigil.Error{Code: vigil.EINTERNAL, Message: "internal error in Vigil; the call was not completed"}
+	if cc.method == "tools/call" {
+		s.answerResult(cc, toolError(err))
+		return
+	}
+	s.answerError(cc, vigilError(err))
 }
 
 // request sends a call upstream and waits for its response, within the server's

@@ -22,7 +22,7 @@ func openTest(t *testing.T) *postgres.DB {
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		db := openTest(t)
-		return storetest.Stores{Inventory: db.Inventory(), Auth: db.Auth(), Ledger: db.Ledger(), PIIVault: db.PIIVault(), MCPPins: db.MCPPins()}
+		return storetest.Stores{Inventory: db.Inventory(), Auth: db.Auth(), Ledger: db.Ledger(), PIIVault: db.PIIVault(), AIMS: db.AIMS(), Usage: db.Usage(), MCPPins: db.MCPPins()}
 	})
 }
 

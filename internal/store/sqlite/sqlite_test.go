@@ -23,7 +23,7 @@ func openTemp(t *testing.T) *sqlite.DB {
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		db := openTemp(t)
-		return storetest.Stores{Inventory: db.Inventory(), Auth: db.Auth(), Ledger: db.Ledger(), PIIVault: db.PIIVault(), MCPPins: db.MCPPins()}
+		return storetest.Stores{Inventory: db.Inventory(), Auth: db.Auth(), Ledger: db.Ledger(), PIIVault: db.PIIVault(), AIMS: db.AIMS(), Usage: db.Usage(), MCPPins: db.MCPPins()}
 	})
 }
 

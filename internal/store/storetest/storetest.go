@@ -6,11 +6,13 @@ package storetest
 import (
 	"testing"
 
+	"github.com/vigil-gateway/vigil/internal/aims"
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/ledger"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy/pins"
 	"github.com/vigil-gateway/vigil/internal/pii"
+	"github.com/vigil-gateway/vigil/internal/policy"
 )
 
 // Stores is one driver's implementation of every domain Store, over one fresh,
@@ -20,6 +22,8 @@ type Stores struct {
 	Auth      auth.Store
 	Ledger    ledger.Store
 	PIIVault  pii.Vault
+	AIMS      aims.Store
+	Usage     policy.UsageStore
 	MCPPins   pins.Store
 }
 
@@ -30,5 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Auth", func(t *testing.T) { testAuth(t, open(t)) })
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
 	t.Run("PIIVault", func(t *testing.T) { testPIIVault(t, open(t)) })
+	t.Run("AIMS", func(t *testing.T) { testAIMS(t, open(t)) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 	t.Run("MCPPins", func(t *testing.T) { testMCPPins(t, open(t)) })
 }

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigil-gateway/vigil/internal/aims"
+	"github.com/vigil-gateway/vigil/internal/enforce"
+	"github.com/vigil-gateway/vigil/internal/policy"
+	"github.com/vigil-gateway/vigil/internal/vigil"
+)
+
+// wirePolicy compiles the configured policy (a policy that does not compile stops
+// the start), activates it, and starts the usage flusher, the file watcher and shadow
+// mode. Background work stops when bg ends.
+func (m *Main) wirePolicy(ctx, bg context.Context) (*policy.Engine, error) {
+	cfg := m.Config
+	engine := policy.New(policy.Options{
+		Recorder: m.ledger, Usage: m.store.Usage(), FlushInterval: cfg.PolicyOptions.Flush(), Logger: m.Log,
+	})
+	p := policy.Builtin()
+	if cfg.Policy != "" {
+		var err error
+		if p, err = policy.LoadFile(cfg.Policy); err != nil {
+			return nil, err
+		}
+	}
+	if err := engine.Activate(ctx, p, "system:startup"); err != nil {
+		return nil, fmt.Errorf("couldn't activate the policy: %w", err)
+	}
+	if cfg.PolicyOptions.Shadow != "" {
+		cand, err := policy.LoadFile(cfg.PolicyOptions.Shadow)
+		if err != nil {
+			return nil, fmt.Errorf("shadow policy: %w", err)
+		}
+		engine.SetShadow(cand)
+	}
+	m.goBackground(func() {
+		if err := engine.Run(bg); err != nil && bg.Err() == nil {
+			m.Log.Error("policy usage flusher stopped", "err", err)
+		}
+	})
+	if every, on := cfg.PolicyOptions.Watch(); on && cfg.Policy != "" {
+		m.goBackground(func() {
+			err := engine.Watch(bg, policy.WatchOptions{
+				Path: cfg.Policy, Interval: every,
+				OnActivate: func(p *policy.Policy) {
+					m.Log.Info("policy file changed; new version active", "version", p.Version())
+				},
+				OnError: func(err error) {
+					m.Log.Error("policy file changed but was not activated; the previous version stays", "err", err)
+				},
+			})
+			if err != nil && bg.Err() == nil {
+				m.Log.Error("policy watcher stopped", "err", err)
+			}
+		})
+	}
+	m.Log.Info("policy active", "version", p.Version(), "source", p.Name())
+	return engine, nil
+}
+
+// usageSink feeds token and cost usage from answers to the policy engine's counters.
+type usageSink struct{ e *policy.Engine }
+
+func (u usageSink) AddUsage(_ context.Context, a vigil.Action, us enforce.Usage) error {
+	u.e.Observe(a.Actor, us.InputTokens+us.OutputTokens, float64(us.CostMicros)/1e6)
+	return nil
+}
+
+// aimsObserver reports what each call used to the ISO 42001 inventory, off the
+// request path: a slow or failing inventory never delays or fails a call.
+type aimsObserver struct {
+	m   *Main
+	svc aims.UsageReporter
+	ch  chan aims.Observation
+}
+
+func newAIMSObserver(m *Main, bg context.Context, svc aims.UsageReporter) *aimsObserver {
+	o := &aimsObserver{m: m, svc: svc, ch: make(chan aims.Observation, 4096)}
+	m.goBackground(func() {
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case ob := <-o.ch:
+				ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+				if err := o.svc.ReportUsage(ctx, ob); err != nil && bg.Err() == nil {
+					m.Log.Warn("couldn't report observed use to the inventory", "err", err)
+				}
+				cancel()
+			}
+		}
+	})
+	return o
+}
+
+func (o *aimsObserver) Observe(_ context.Context, a vigil.Action) {
+	ob := aims.Observation{At: a.Time, AgentID: a.Actor.ID, SystemID: a.Actor.SystemID}
+	if a.Model != nil {
+		ob.Provider, ob.Model = a.Model.Provider, a.Model.Name
+	}
+	if a.Tool != nil {
+		ob.Server, ob.Tool = a.Tool.Server, a.Tool.Name
+	}
+	select {
+	case o.ch <- ob:
+	default:
+		o.m.Log.Warn("inventory observation queue full; dropping one observation")
+	}
+}
+
+// newPipeline assembles the governance pipeline every ingress shares.
+func (m *Main) newPipeline(pol *policy.Engine, masker enforce.Masker, holder enforce.Holder, obs enforce.Observer, reg prometheus.Registerer) *enforce.Pipeline {
+	return &enforce.Pipeline{
+		PII: masker, Policy: pol, Oversight: holder, Ledger: m.ledger, Usage: usageSink{pol}, Observer: obs,
+		Bodies: enforce.BodyMasked, Log: m.Log, Metrics: enforce.NewMetrics(reg),
+	}
+}
