@@ -45,6 +45,14 @@ fuzz-records: ## fuzz the YAML record parser for 60s
 .PHONY: policy-test
 policy-test: ## run the example policy's tests (vigil policy test examples/policy_test.yaml)
 	$(GO) run ./cmd/vigil policy test -v examples/policy_test.yaml
+.PHONY: test-oversight
+test-oversight: test-deps ## human oversight: stores, service, two replicas on PostgreSQL, the console in Chromium
+	$(GO) test -race -count=1 ./internal/oversight/ ./internal/notify/ ./internal/store/... && \
+	$(GO) test -race -count=1 -run 'Approvals|KillSwitch|Oversight|Console|Webhooks|TwoReplicas' ./cmd/vigil/
+
+.PHONY: screenshots
+screenshots: test-deps ## run the Chromium console test and keep its screenshots in ./tmp/screenshots
+	mkdir -p tmp/screenshots && VIGIL_TEST_ARTIFACTS=$(CURDIR)/tmp/screenshots $(GO) test -count=1 -run TestConsoleInChromium -v ./cmd/vigil/
 
 .PHONY: test-mcp
 test-mcp: test-deps ## run the MCP gateway tests (real servers and clients from test/mcp)

@@ -72,6 +72,28 @@ func TestDecisionAPIWithExamplePolicy(t *testing.T) {
 		t.Errorf("refund without amount = %d %v; want deny (fail closed)", st, ans)
 	}
 
+	// A mid-sized refund needs a human: pending, then approved through the admin API.
+	st, ans = call(t, "POST", base+"/v1/decisions", key, map[string]any{
+		"action": "tool_call", "tool": map[string]any{"server": "payments", "name": "refund"}, "args": map[string]any{"amount": 500}})
+	if st != 202 || ans["decision"] != "pending" || ans["approval"] == nil {
+		t.Fatalf("mid refund = %d %v; want pending with an approval id", st, ans)
+	}
+	pendID, approvalID := ans["id"].(string), ans["approval"].(string)
+	if st, ans = call(t, "GET", base+"/v1/decisions/"+pendID, key, nil); ans["decision"] != "pending" {
+		t.Errorf("GET before the decision = %d %v", st, ans)
+	}
+	waited := make(chan map[string]any, 1)
+	go func() {
+		_, got := call(t, "GET", base+"/v1/decisions/"+pendID+"?wait=30s", key, nil)
+		waited <- got
+	}()
+	if st, body := call(t, "POST", base+"/api/approvals/"+approvalID+"/approve", adminToken, map[string]any{"reason": "customer verified"}); st != 200 {
+		t.Fatalf("approve = %d %v", st, body)
+	}
+	if got := <-waited; got["decision"] != "allow" || !strings.Contains(got["message"].(string), "token:bootstrap") {
+		t.Errorf("waiting GET after approval = %v; want allow naming the approver", got)
+	}
+
 	st, ans = call(t, "POST", base+"/v1/decisions/"+allowID+"/outcome", key, map[string]any{"status": "ok", "result": map[string]any{"refund_id": "r-1", "customer": "jane@example.org"}})
 	if st != 201 {
 		t.Fatalf("outcome = %d %v", st, ans)

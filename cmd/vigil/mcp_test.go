@@ -105,6 +105,14 @@ rules:
     when: action.kind == "tool_call" && tool.name == "get-sum" && args.a > 100
     effect: deny
     message: Sums over 100 need a human.
+  - id: annotated-messages-need-a-human
+    match: {tools: ["everything/get-annotated-message"]}
+    effect: require_approval
+    approval: {roles: [reviewer], approvers: 1, timeout: 10m}
+  - id: images-need-a-quick-human
+    match: {tools: ["everything/get-tiny-image"]}
+    effect: require_approval
+    approval: {roles: [reviewer], approvers: 1, timeout: 2s}
 `), 0o644)
 	m, _ := runMain(t, cfg)
 	base := m.URL()
@@ -165,6 +173,38 @@ rules:
 		t.Errorf("get-sum with a = 500 = %+v, want denied by the argument rule", out[2])
 	}
 
+	// Held calls: one approved by a reviewer through the admin API while the client
+	// waits (with progress), one left to expire.
+	held := make(chan []tsStep, 1)
+	go func() {
+		held <- tsPlan(t, dir, url, key,
+			tsCall("get-annotated-message", map[string]any{"messageType": "success"}),
+			tsCall("get-tiny-image", nil))
+	}()
+	var approvalID string
+	deadline := time.Now().Add(30 * time.Second)
+	for approvalID == "" && time.Now().Before(deadline) {
+		_, list := call(t, "GET", base+"/api/approvals?status=pending", adminToken, nil)
+		if items, _ := list["approvals"].([]any); len(items) > 0 {
+			approvalID, _ = items[0].(map[string]any)["id"].(string)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if approvalID == "" {
+		t.Fatal("the held MCP call never showed up in GET /api/approvals")
+	}
+	time.Sleep(300 * time.Millisecond) // let a progress notification or two through
+	if st, body := call(t, "POST", base+"/api/approvals/"+approvalID+"/approve", adminToken, map[string]any{"reason": "looks fine"}); st != 200 {
+		t.Fatalf("approve = %d %v", st, body)
+	}
+	out = <-held
+	if out[0].IsError || out[0].Text == "" {
+		t.Errorf("approved call = %+v", out[0])
+	}
+	if !out[1].IsError || !strings.Contains(out[1].Text, "expired") {
+		t.Errorf("unapproved call = %+v, want a tool error saying the approval expired", out[1])
+	}
+
 	// The Go SDK client, which tries the stateless revision first.
 	c := mcp.NewClient(&mcp.Implementation{Name: "go-e2e", Version: "1"}, nil)
 	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, MaxRetries: -1,
@@ -179,10 +219,28 @@ rules:
 	if err != nil || res.IsError || res.Content[0].(*mcp.TextContent).Text != "Echo: from go" {
 		t.Errorf("Go client echo = %+v, %v", res, err)
 	}
+	// The kill switch: suspending the agent closes its open session.
+	if st, body := call(t, "POST", base+"/api/agents/mcp-bot/suspend", adminToken, map[string]any{"reason": "testing the kill switch"}); st != 200 {
+		t.Fatalf("suspend = %d %v", st, body)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		_, body := call(t, "GET", base+"/api/mcp/sessions", adminToken, nil)
+		if len(body["sessions"].([]any)) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the suspended agent's MCP session is still open: %v", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "after"}}); err == nil {
+		t.Error("the suspended agent's session still answers")
+	}
 	cs.Close()
 
 	types := verifiedLedger(t, m)
-	for _, want := range []string{"tool.call", "tool.result", "mcp.tool.pinned", "mcp.tool.changed", "mcp.tool.approved"} {
+	for _, want := range []string{"tool.call", "tool.result", "mcp.tool.pinned", "mcp.tool.changed", "mcp.tool.approved", "approval.requested", "approval.decided"} {
 		if types[want] == 0 {
 			t.Errorf("ledger has no %s event: %v", want, types)
 		}

@@ -20,10 +20,10 @@ import (
 	"github.com/vigil-gateway/vigil/internal/api"
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/config"
+	"github.com/vigil-gateway/vigil/internal/decisionapi"
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/keyring"
 	"github.com/vigil-gateway/vigil/internal/ledger"
-	"github.com/vigil-gateway/vigil/internal/decisionapi"
 	"github.com/vigil-gateway/vigil/internal/llmproxy"
 	"github.com/vigil-gateway/vigil/internal/pii"
 	"github.com/vigil-gateway/vigil/internal/policy"
@@ -89,6 +89,8 @@ type Main struct {
 	ledger *ledger.Log
 	server *http.Server
 	ln     net.Listener
+	// oversight is human oversight as wire_oversight.go wires it.
+	oversight *oversightWiring
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -185,9 +187,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 
-	errs := web.Errors{Log: m.Log}
-	mux := web.NewMux(errs)
+	// Listen first: the console and notifications need the address. Nothing is
+	// served until the routes are in place.
+	m.server = &http.Server{
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
+	}
+	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("couldn't listen on %s: %w", cfg.Listen, err)
+	}
+	defer func() {
+		if err != nil {
+			m.ln.Close()
+		}
+	}()
 
+	mux := web.NewMux(web.Errors{Log: m.Log})
 	pol, err := m.wirePolicy(ctx, bg)
 	if err != nil {
 		return err
@@ -203,30 +219,24 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("couldn't start the AI management system: %w", err)
 	}
-	pipeline := m.newPipeline(pol, masker, nil, newAIMSObserver(m, bg, aimsSvc), registry)
+	if err = m.wireOversight(bg, mux, keys, inv, registry); err != nil {
+		return err
+	}
+	holder := oversightHolder{m.oversight.approvals}
+	pipeline := m.newPipeline(pol, masker, holder, newAIMSObserver(m, bg, aimsSvc), registry)
 
 	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy}).Register(mux)
 	(&llmproxy.Proxy{Log: m.Log, Auth: keys}).Register(mux)
-	(&decisionapi.Server{Log: m.Log, Auth: keys, Pipeline: pipeline, Ledger: m.store.Ledger()}).Register(mux)
+	(&decisionapi.Server{Log: m.Log, Auth: keys, Pipeline: pipeline, Approvals: holder, Ledger: m.store.Ledger()}).Register(mux)
+	if _, err = m.wireMCP(mux, keys, mcpDeps{Pipeline: pipeline, Preview: policyPreview(pol), Track: m.oversight.sessions.Track}); err != nil {
+		return err
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", m.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
-
-	handler := web.Middleware{Log: m.Log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: httpMetrics.observe}.Wrap(mux)
-	m.server = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
-	}
-	if _, err := m.wireMCP(mux, keys, mcpDeps{Pipeline: pipeline, Preview: policyPreview(pol)}); err != nil {
-		return err
-	}
-	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return fmt.Errorf("couldn't listen on %s: %w", cfg.Listen, err)
-	}
+	m.server.Handler = web.Middleware{Log: m.Log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: httpMetrics.observe}.Wrap(mux)
 
 	m.goBackground(func() {
 		if err := m.ledger.Run(bg); err != nil {
@@ -317,6 +327,7 @@ func (m *Main) printBanner(postgres bool) {
 	base := m.URL()
 	out := m.Env.Stdout
 	fmt.Fprintf(out, "Vigil is running.\n")
+	fmt.Fprintf(out, "  Console:               %s/\n", base)
 	fmt.Fprintf(out, "  Admin API:             %s/api/\n", base)
 	fmt.Fprintf(out, "  OpenAI-compatible:     %s/v1\n", base)
 	fmt.Fprintf(out, "  Anthropic-compatible:  %s (POST /v1/messages)\n", base)

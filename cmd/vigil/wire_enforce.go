@@ -7,7 +7,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigil-gateway/vigil/internal/aims"
+	"github.com/vigil-gateway/vigil/internal/decisionapi"
 	"github.com/vigil-gateway/vigil/internal/enforce"
+	"github.com/vigil-gateway/vigil/internal/oversight"
 	"github.com/vigil-gateway/vigil/internal/policy"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 )
@@ -118,4 +120,64 @@ func (m *Main) newPipeline(pol *policy.Engine, masker enforce.Masker, holder enf
 		PII: masker, Policy: pol, Oversight: holder, Ledger: m.ledger, Usage: usageSink{pol}, Observer: obs,
 		Bodies: enforce.BodyMasked, Log: m.Log, Metrics: enforce.NewMetrics(reg),
 	}
+}
+
+// oversightHolder is human oversight as the pipeline and the decision API use it.
+type oversightHolder struct{ svc *oversight.Service }
+
+var (
+	_ enforce.Holder     = oversightHolder{}
+	_ decisionapi.Waiter = oversightHolder{}
+)
+
+func (h oversightHolder) Hold(ctx context.Context, req enforce.HoldRequest) (enforce.HoldResult, error) {
+	src := oversight.Source(req.Source)
+	if req.Action.Kind == vigil.ModelCall {
+		src = oversight.SourceModelCall
+	}
+	nr := oversight.NewRequest{
+		Source: src, Agent: req.Action.Actor, SessionID: req.Action.SessionID,
+		Tool: req.Action.Tool, Model: req.Action.Model, Args: req.Action.Args, Decision: req.Decision,
+	}
+	if !req.Wait {
+		r, err := h.svc.Create(ctx, nr)
+		if err != nil {
+			return enforce.HoldResult{}, err
+		}
+		return toHoldResult(r), nil
+	}
+	var progress func(oversight.Request, time.Duration)
+	if req.Progress != nil {
+		progress = func(r oversight.Request, waited time.Duration) { req.Progress(r.ID, waited, r.ExpiresAt) }
+	}
+	r, err := h.svc.Hold(ctx, nr, progress)
+	if err != nil {
+		return enforce.HoldResult{}, err
+	}
+	return toHoldResult(r), nil
+}
+
+// Wait reports an approval's outcome, waiting while ctx lasts; when ctx ends first
+// it reports the request as it stands.
+func (h oversightHolder) Wait(ctx context.Context, id string) (enforce.HoldResult, error) {
+	r, err := h.svc.Wait(ctx, id)
+	if err != nil && ctx.Err() != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err = h.svc.Get(rctx, id)
+	}
+	if err != nil {
+		return enforce.HoldResult{}, err
+	}
+	return toHoldResult(r), nil
+}
+
+func toHoldResult(r oversight.Request) enforce.HoldResult {
+	res := enforce.HoldResult{ApprovalID: r.ID, Status: string(r.Status), Reason: r.Reason, Args: r.EditedArgs}
+	for _, v := range r.Votes {
+		if v.Verdict == oversight.Approve {
+			res.Reviewers = append(res.Reviewers, v.Reviewer)
+		}
+	}
+	return res
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy"
+	"github.com/vigil-gateway/vigil/internal/oversight"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 	"github.com/vigil-gateway/vigil/internal/web"
 )
@@ -29,16 +30,23 @@ type Server struct {
 	Auth      Authenticator
 	Keys      *auth.Service
 	Inventory *inventory.Service
-	// AIMS, when set, serves the ISO/IEC 42001 records (records.go); AIMSSources are
-	// where the SoA draws automatic evidence; AIMSHealth runs health checks on demand.
 	// Policy, when set, serves /api/policy; PolicyFile is where an activation through
 	// the API is written ("" keeps it in memory only).
 	Policy     PolicyEngine
 	PolicyFile string
 
+	// AIMS, when set, serves the ISO/IEC 42001 records (records.go); AIMSSources are
+	// where the SoA draws automatic evidence; AIMSHealth runs health checks on demand.
 	AIMS        *aims.Service
 	AIMSSources aims.Sources
 	AIMSHealth  *aims.Health
+
+	// Approvals is the approval queue and the global kill switch.
+	Approvals *oversight.Service
+	// Deliveries are the recorded webhook delivery attempts.
+	Deliveries oversight.DeliveryStore
+	// Users are the named people who sign in to the console.
+	Users *auth.Users
 
 	// MCPTools are the MCP gateway's pinned tool definitions; MCPSessions lists its
 	// open sessions.
@@ -46,16 +54,24 @@ type Server struct {
 	MCPSessions func() []mcpproxy.SessionInfo
 }
 
-// Register adds the routes of the services that are set to mux.
+// Register adds the routes of the services that are set to mux. The registry's
+// routes need Keys (and Inventory); a Server set up for the oversight routes alone
+// may carry Inventory just to look agents and systems up by name.
 func (s *Server) Register(mux *web.Mux) {
-	if s.Keys != nil {
-		s.registerRegistry(mux)
-	}
 	if s.Policy != nil {
 		s.registerPolicy(mux)
 	}
 	if s.AIMS != nil {
 		s.RegisterRecords(mux)
+	}
+	if s.Keys != nil {
+		s.registerRegistry(mux)
+	}
+	if s.Approvals != nil {
+		s.registerApprovals(mux)
+	}
+	if s.Users != nil {
+		s.registerUsers(mux)
 	}
 	if s.MCPTools != nil {
 		s.registerMCP(mux)

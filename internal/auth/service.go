@@ -16,11 +16,20 @@ type Recorder interface {
 	Record(ctx context.Context, e vigil.Event) (vigil.Receipt, error)
 }
 
+// Halter reports whether the global kill switch is on, and why (package oversight
+// implements it). When it cannot tell, it returns an error and agents are refused.
+type Halter interface {
+	Halted(ctx context.Context) (bool, string, error)
+}
+
 // Service issues, checks and revokes agent keys and role tokens.
 type Service struct {
 	Store  Store
 	Agents inventory.Store
 	Ledger Recorder
+	// Halt, if set, is consulted on every agent authentication: while it is on, every
+	// agent is refused. Nil means there is no global kill switch.
+	Halt Halter
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -66,6 +75,15 @@ func (s *Service) AuthenticateAgent(ctx context.Context, secret string) (vigil.A
 	}
 	if sys.Status == inventory.Suspended {
 		return vigil.Actor{}, vigil.Errorf(vigil.ESUSPENDED, "AI system %q is suspended: %s", sys.Name, sys.SuspendedReason)
+	}
+	if s.Halt != nil {
+		on, reason, err := s.Halt.Halted(ctx)
+		if err != nil {
+			return vigil.Actor{}, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "couldn't check the global kill switch; refusing to be safe", Err: err}
+		}
+		if on {
+			return vigil.Actor{}, vigil.Errorf(vigil.ESUSPENDED, "Vigil is halted: every agent is stopped: %s", reason)
+		}
 	}
 	return ActorOf(a, sys), nil
 }

@@ -62,6 +62,9 @@ type Config struct {
 	// PolicyConfig holds the top-level keys policy (the policy file) and
 	// policy_options.
 	PolicyConfig `yaml:",inline"`
+
+	// Oversight tunes approvals, the reviewer console and approval webhooks.
+	Oversight OversightConfig `yaml:"oversight"`
 	// MCPServers are the upstream MCP servers agents reach through Vigil, each at
 	// /mcp/{name}. See MCPServerConfig.
 	MCPServers []MCPServerConfig `yaml:"mcp_servers"`
@@ -119,6 +122,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.Ledger.applyDefaults()
 	c.AIMS.applyDefaults()
+	c.Oversight.applyDefaults()
 }
 
 // DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
@@ -167,6 +171,7 @@ func (c *Config) Validate() error {
 	c.PII.validate(&errs)
 	c.AIMS.validate(&errs)
 	c.PolicyConfig.validate(&errs)
+	c.Oversight.validate(&errs)
 	validateMCPServers(c.MCPServers, &errs)
 	return errs.orNil()
 }

@@ -361,6 +361,12 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 		if err != nil {
 			f.Decision.Effect = vigil.Deny
 			p.recordRequest(ctx, f, types[0], timings, counts, nil, "approval could not be requested")
+			switch vigil.ErrorCode(err) {
+			case vigil.ESUSPENDED, vigil.EFORBIDDEN, vigil.ETIMEOUT:
+				// Oversight's own caller-safe refusal (the kill switch was pulled while
+				// the call waited): pass it on as it is.
+				return nil, refuse(f, err)
+			}
 			if ctx.Err() != nil {
 				return nil, refuse(f, &vigil.Error{Code: vigil.ETIMEOUT, Message: "the caller went away while the call waited for approval", Err: err})
 			}
@@ -650,6 +656,9 @@ func (f *Flight) ToolCall(ctx context.Context, tool vigil.Tool, args []byte) Ver
 		if err != nil {
 			child.Decision.Effect = vigil.Deny
 			v.Message = fmt.Sprintf("Vigil removed the call to %s: it needs human approval, which could not be obtained", tool.Name)
+			if vigil.ErrorCode(err) != vigil.EINTERNAL {
+				v.Message = fmt.Sprintf("Vigil removed the call to %s: %s", tool.Name, vigil.ErrorMessage(err))
+			}
 		} else {
 			v.Approval = &res
 			child.attrs["approval"], child.attrs["approval_status"] = res.ApprovalID, res.Status

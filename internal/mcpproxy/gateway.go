@@ -122,7 +122,7 @@ type Gateway struct {
 	exchanges map[*session]struct{} // stateless exchanges in flight
 	closed    bool
 
-	wg        sync.WaitGroup // call goroutines, upstream shutdowns
+	wg        tasks // call goroutines, upstream shutdowns
 	stop      chan struct{}
 	closeOnce sync.Once
 	done      chan struct{}
@@ -482,4 +482,43 @@ func (g *Gateway) Wait() { <-g.done }
 // serverNames is for messages: the configured names.
 func (g *Gateway) serverNames() string {
 	return strings.Join(g.Servers(), ", ")
+}
+
+// tasks counts goroutines that must finish before Close returns. Unlike a
+// sync.WaitGroup it may gain tasks while Close waits (a call that arrived as the
+// gateway closed): Wait returns when the count reaches zero.
+type tasks struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to zero while someone waits
+}
+
+func (t *tasks) Add(n int) {
+	t.mu.Lock()
+	t.n += n
+	t.mu.Unlock()
+}
+
+func (t *tasks) Done() {
+	t.mu.Lock()
+	t.n--
+	if t.n == 0 && t.zero != nil {
+		close(t.zero)
+		t.zero = nil
+	}
+	t.mu.Unlock()
+}
+
+func (t *tasks) Wait() {
+	t.mu.Lock()
+	if t.n == 0 {
+		t.mu.Unlock()
+		return
+	}
+	if t.zero == nil {
+		t.zero = make(chan struct{})
+	}
+	ch := t.zero
+	t.mu.Unlock()
+	<-ch
 }

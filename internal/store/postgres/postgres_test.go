@@ -22,7 +22,17 @@ func openTest(t *testing.T) *postgres.DB {
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		db := openTest(t)
-		return storetest.Stores{Inventory: db.Inventory(), Auth: db.Auth(), Ledger: db.Ledger(), PIIVault: db.PIIVault(), AIMS: db.AIMS(), Usage: db.Usage(), MCPPins: db.MCPPins()}
+		// One field per line, so each domain's addition merges cleanly.
+		return storetest.Stores{
+			Inventory: db.Inventory(),
+			Auth:      db.Auth(),
+			Ledger:    db.Ledger(),
+			PIIVault:  db.PIIVault(),
+			AIMS:      db.AIMS(),
+			Usage:     db.Usage(),
+			Oversight: storetest.OversightStores{Approvals: db.Oversight(), Deliveries: db.Deliveries(), Users: db.Users()},
+			MCPPins:   db.MCPPins(),
+		}
 	})
 }
 

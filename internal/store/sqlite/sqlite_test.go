@@ -23,7 +23,17 @@ func openTemp(t *testing.T) *sqlite.DB {
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		db := openTemp(t)
-		return storetest.Stores{Inventory: db.Inventory(), Auth: db.Auth(), Ledger: db.Ledger(), PIIVault: db.PIIVault(), AIMS: db.AIMS(), Usage: db.Usage(), MCPPins: db.MCPPins()}
+		// One field per line, so each domain's addition merges cleanly.
+		return storetest.Stores{
+			Inventory: db.Inventory(),
+			Auth:      db.Auth(),
+			Ledger:    db.Ledger(),
+			PIIVault:  db.PIIVault(),
+			AIMS:      db.AIMS(),
+			Usage:     db.Usage(),
+			Oversight: storetest.OversightStores{Approvals: db.Oversight(), Deliveries: db.Deliveries(), Users: db.Users()},
+			MCPPins:   db.MCPPins(),
+		}
 	})
 }
 

@@ -24,6 +24,7 @@ type Stores struct {
 	PIIVault  pii.Vault
 	AIMS      aims.Store
 	Usage     policy.UsageStore
+	Oversight OversightStores
 	MCPPins   pins.Store
 }
 
@@ -36,5 +37,6 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("PIIVault", func(t *testing.T) { testPIIVault(t, open(t)) })
 	t.Run("AIMS", func(t *testing.T) { testAIMS(t, open(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
+	t.Run("Oversight", func(t *testing.T) { testOversight(t, open(t).Oversight) })
 	t.Run("MCPPins", func(t *testing.T) { testMCPPins(t, open(t)) })
 }
