@@ -63,6 +63,10 @@ type pending struct {
 	reply chan *jsonrpc.Response
 	// token is the progress token Vigil gave the call upstream (shared upstream).
 	token string
+	// sending is set (under upstream.mu) while the call is being written: if the
+	// connection dies meanwhile, the writer reports the failure, not failAll, which
+	// only marks the call orphaned.
+	sending, orphaned bool
 }
 
 func (p *pending) deliver(r *jsonrpc.Response) {
@@ -121,6 +125,7 @@ func (u *upstream) supervise() {
 			cause := c.cause()
 			u.srv.log.Warn("MCP server stopped; restarting it", "server", u.srv.name, "session", u.owner.short(), "err", cause)
 			u.lost(c, cause)
+			c.close() // what the dead connection still runs (an HTTP stream, a process group)
 			if time.Since(started) > restartStable {
 				backoff = restartInitial
 			}
@@ -149,7 +154,11 @@ func (u *upstream) replay(c conn) error {
 	defer u.unregister(id)
 	ctx, cancel := context.WithTimeout(context.Background(), u.srv.startup)
 	defer cancel()
-	if err := c.send(ctx, &jsonrpc.Request{ID: intID(id), Method: "initialize", Params: init}); err != nil {
+	err := c.send(ctx, &jsonrpc.Request{ID: intID(id), Method: "initialize", Params: init})
+	u.mu.Lock()
+	p.sending = false
+	u.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("couldn't initialize the restarted server: %w", err)
 	}
 	select {
@@ -215,8 +224,18 @@ func (u *upstream) failAll(cause error) {
 		msg += "; Vigil is restarting it, retry the request"
 	}
 	for id, p := range ps {
-		p.deliver(&jsonrpc.Response{ID: intID(id), Error: &jsonrpc.Error{Code: codeUnavailable, Message: msg}, Extra: synthetic{}})
+		u.mu.Lock()
+		sending := p.sending
+		p.orphaned = sending
+		u.mu.Unlock()
+		if !sending {
+			p.deliver(failure(id, msg))
+		}
 	}
+}
+
+func failure(id int64, msg string) *jsonrpc.Response {
+	return &jsonrpc.Response{ID: intID(id), Error: &jsonrpc.Error{Code: codeUnavailable, Message: msg}, Extra: synthetic{}}
 }
 
 // wait returns the live connection, starting the shared one if needed, waiting at
@@ -308,6 +327,7 @@ func (u *upstream) startSharedLocked() {
 		go func() {
 			<-c.done()
 			u.lost(c, c.cause())
+			c.close()
 		}()
 	}()
 }
@@ -316,6 +336,7 @@ func (u *upstream) register(p *pending) int64 {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.nextID++
+	p.sending, p.orphaned = true, false
 	u.pending[u.nextID] = p
 	if p.call != nil {
 		p.call.upID.Store(u.nextID)
@@ -366,9 +387,18 @@ func (u *upstream) callOnce(ctx context.Context, method string, params json.RawM
 			u.mu.Unlock()
 		}
 	}
-	if err := c.send(ctx, &jsonrpc.Request{ID: intID(id), Method: method, Params: params}); err != nil {
+	err = c.send(ctx, &jsonrpc.Request{ID: intID(id), Method: method, Params: params})
+	u.mu.Lock()
+	p.sending = false
+	orphaned := p.orphaned
+	u.mu.Unlock()
+	if err != nil {
 		u.unregister(id)
 		return err
+	}
+	if orphaned {
+		// Sent, but the connection died meanwhile and failAll left this call to us.
+		p.deliver(failure(id, fmt.Sprintf("MCP server %s stopped before answering; Vigil is restarting it, retry the request", u.srv.name)))
 	}
 	return nil
 }
