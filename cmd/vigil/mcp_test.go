@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,25 +13,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/vigil-gateway/vigil/internal/config"
 	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/mcpproxy/mcptest"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy/pins"
 	"golang.org/x/mod/sumdb/tlog"
 )
-
-// mcpNodeDir is test/mcp with its npm packages; missing ones skip the test locally
-// and fail it in CI.
-func mcpNodeDir(t *testing.T) string {
-	t.Helper()
-	dir, _ := filepath.Abs(filepath.Join("..", "..", "test", "mcp"))
-	_, nodeErr := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "server-everything"))
-	if nodeErr != nil || modErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node or test/mcp/node_modules missing (scripts/test-deps.sh installs them)")
-		}
-		t.Skip("node or test/mcp/node_modules missing (run scripts/test-deps.sh)")
-	}
-	return dir
-}
 
 // mcpAgent registers an agent over the admin API and returns its key.
 func mcpAgent(t *testing.T, base, name string) string {
@@ -47,34 +29,8 @@ func mcpAgent(t *testing.T, base, name string) string {
 	return key
 }
 
-type tsStep struct {
-	Error    string   `json:"error"`
-	Tools    []string `json:"tools"`
-	IsError  bool     `json:"isError"`
-	Text     string   `json:"text"`
-	Progress []any    `json:"progress"`
-}
-
-// tsPlan runs test/mcp/client.mjs (the official TypeScript client) with a plan.
-func tsPlan(t *testing.T, dir, url, key string, plan ...map[string]any) []tsStep {
-	t.Helper()
-	p, _ := json.Marshal(plan)
-	cmd := exec.Command("node", filepath.Join(dir, "client.mjs"))
-	cmd.Env = append(os.Environ(), "VIGIL_MCP_URL="+url, "VIGIL_AGENT_KEY="+key, "VIGIL_PLAN="+string(p))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("TypeScript client: %v\n%s", err, stderr.String())
-	}
-	var out []tsStep
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out) != len(plan) {
-		t.Fatalf("TypeScript client output %q (%v)\n%s", stdout.String(), err, stderr.String())
-	}
-	return out
-}
-
 func tsCall(name string, args map[string]any) map[string]any {
-	return map[string]any{"op": "call", "name": name, "args": args}
+	return mcptest.Op("call", "name", name, "args", args)
 }
 
 // TestMCPGatewayEndToEnd runs the binary's gateway with server-everything over stdio
@@ -83,14 +39,14 @@ func tsCall(name string, args map[string]any) map[string]any {
 // definition changed is hidden until an admin approves it with the CLI, and the
 // ledger holds every call and its Merkle root matches its signed checkpoint.
 func TestMCPGatewayEndToEnd(t *testing.T) {
-	dir := mcpNodeDir(t)
+	dir := mcptest.NodeDir(t)
 	cfg := config.Default()
 	// redact: with tokenize, the PII adapter restores the tokens it just minted for an
 	// answer's own PII (see the report), so masked answers need a non-reversible operator.
 	cfg.PII.Mode, cfg.PII.MaskAnswers = "redact", true
 	cfg.MCPServers = []config.MCPServerConfig{{
 		Name:    "everything",
-		Command: []string{"node", filepath.Join(dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "stdio"},
+		Command: mcptest.Everything(dir, "stdio"),
 		Env:     map[string]string{"SUPPORT_CONTACT": "help.desk@example.com"},
 	}}
 	cfg.Policy = filepath.Join(t.TempDir(), "policy.yaml")
@@ -127,8 +83,8 @@ rules:
 		t.Fatal(err)
 	}
 
-	out := tsPlan(t, dir, url, key,
-		map[string]any{"op": "list"},
+	out := mcptest.TSClient(t, dir, url, key,
+		mcptest.Op("list"),
 		tsCall("echo", map[string]any{"message": "hello"}),
 		tsCall("get-env", nil),
 		tsCall("trigger-long-running-operation", map[string]any{"duration": 1, "steps": 2}),
@@ -164,7 +120,7 @@ rules:
 	if code, out, errOut := runCLI(t, base, "mcp", "approve", "everything", "get-sum"); code != 0 || !strings.Contains(out, "approved everything/get-sum") {
 		t.Fatalf("vigil mcp approve: %d %q %q", code, out, errOut)
 	}
-	out = tsPlan(t, dir, url, key, map[string]any{"op": "list"}, tsCall("get-sum", map[string]any{"a": 1, "b": 2}),
+	out = mcptest.TSClient(t, dir, url, key, mcptest.Op("list"), tsCall("get-sum", map[string]any{"a": 1, "b": 2}),
 		tsCall("get-sum", map[string]any{"a": 500, "b": 2}))
 	if !slices.Contains(out[0].Tools, "get-sum") || out[1].IsError || !strings.Contains(out[1].Text, "3") {
 		t.Errorf("after approval: tools %v, get-sum %+v", out[0].Tools, out[1])
@@ -175,9 +131,9 @@ rules:
 
 	// Held calls: one approved by a reviewer through the admin API while the client
 	// waits (with progress), one left to expire.
-	held := make(chan []tsStep, 1)
+	held := make(chan []mcptest.Step, 1)
 	go func() {
-		held <- tsPlan(t, dir, url, key,
+		held <- mcptest.TSClient(t, dir, url, key,
 			tsCall("get-annotated-message", map[string]any{"messageType": "success"}),
 			tsCall("get-tiny-image", nil))
 	}()

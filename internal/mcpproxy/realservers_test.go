@@ -1,7 +1,6 @@
 package mcpproxy_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy"
+	"github.com/vigil-gateway/vigil/internal/mcpproxy/mcptest"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 )
 
@@ -23,30 +23,13 @@ import (
 // the Go SDK client. Policy and the reviewer are fakes here; cmd/vigil's end-to-end
 // tests use the real engines and ledger.
 
-// nodeDir is test/mcp with its node_modules installed (scripts/test-deps.sh runs npm
-// ci). Without them the test is skipped on a developer machine and fails in CI.
-func nodeDir(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("../../test/mcp")
-	if err != nil {
-		t.Fatal(err)
+// everything is server-everything behind Vigil over transport: a stdio process per
+// session, or one HTTP server for the test.
+func everything(t *testing.T, dir, transport string) mcpproxy.ServerConfig {
+	if transport == "http" {
+		return mcpproxy.ServerConfig{Name: "everything", URL: everythingHTTP(t, dir)}
 	}
-	_, nodeErr := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "server-everything"))
-	if nodeErr != nil || modErr != nil {
-		msg := "node or test/mcp/node_modules missing (run scripts/test-deps.sh)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dir
-}
-
-// everythingStdio is server-everything as a stdio server.
-func everythingStdio(dir, name string) mcpproxy.ServerConfig {
-	return mcpproxy.ServerConfig{Name: name, Command: []string{"node", filepath.Join(dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "stdio"},
-		StartupTimeout: 30 * time.Second}
+	return mcpproxy.ServerConfig{Name: "everything", Command: mcptest.Everything(dir, "stdio"), StartupTimeout: 30 * time.Second}
 }
 
 // everythingHTTP runs server-everything over streamable HTTP until the test ends.
@@ -54,7 +37,7 @@ func everythingHTTP(t *testing.T, dir string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	_, port, _ := strings.Cut(addr, ":")
-	cmd := exec.Command("node", filepath.Join(dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "streamableHttp")
+	cmd := exec.Command(mcptest.Everything(dir, "streamableHttp")[0], mcptest.Everything(dir, "streamableHttp")[1:]...)
 	cmd.Env = append(os.Environ(), "PORT="+port)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -70,51 +53,6 @@ func everythingHTTP(t *testing.T, dir string) string {
 	return "http://" + addr + "/mcp"
 }
 
-// step is one outcome of the TypeScript client's plan.
-type step struct {
-	Error        string          `json:"error"`
-	Tools        []string        `json:"tools"`
-	IsError      bool            `json:"isError"`
-	Text         string          `json:"text"`
-	Progress     []any           `json:"progress"`
-	Texts        []string        `json:"texts"`
-	Server       map[string]any  `json:"server"`
-	Instructions string          `json:"instructions"`
-	Capabilities json.RawMessage `json:"capabilities"`
-	Protocol     string          `json:"protocol"`
-}
-
-// tsClient runs the TypeScript client with plan against url and returns each step's
-// outcome.
-func tsClient(t *testing.T, dir, url, key string, plan ...map[string]any) []step {
-	t.Helper()
-	p, _ := json.Marshal(plan)
-	cmd := exec.Command("node", filepath.Join(dir, "client.mjs"))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "VIGIL_MCP_URL="+url, "VIGIL_AGENT_KEY="+key, "VIGIL_PLAN="+string(p))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("TypeScript client: %v\nstderr: %s", err, stderr.String())
-	}
-	var out []step
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("TypeScript client output %q: %v\nstderr: %s", stdout.String(), err, stderr.String())
-	}
-	if len(out) != len(plan) {
-		t.Fatalf("TypeScript client: %d outcomes for %d steps: %+v", len(out), len(plan), out)
-	}
-	return out
-}
-
-func op(name string, kv ...any) map[string]any {
-	m := map[string]any{"op": name}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1]
-	}
-	return m
-}
-
 // TestEverythingServerWithTheTypeScriptClient: server-everything over stdio and over
 // streamable HTTP, through Vigil, with the official TypeScript client: the session is
 // the server's own (info, instructions, capabilities), a denied tool is hidden and
@@ -122,25 +60,21 @@ func op(name string, kv ...any) map[string]any {
 // sampling requests reach the client, arguments and results are masked, and every
 // call is recorded.
 func TestEverythingServerWithTheTypeScriptClient(t *testing.T) {
-	dir := nodeDir(t)
+	dir := mcptest.NodeDir(t)
 	for _, transport := range []string{"stdio", "http"} {
 		t.Run(transport, func(t *testing.T) {
-			srv := everythingStdio(dir, "everything")
-			if transport == "http" {
-				srv = mcpproxy.ServerConfig{Name: "everything", URL: everythingHTTP(t, dir)}
-			}
-			f := newFixture(t, srv)
+			f := newFixture(t, everything(t, dir, transport))
 			f.policy.set("get-env", vigil.Deny)
-			out := tsClient(t, dir, f.url+"/mcp/everything", aliceKey,
-				op("info"),
-				op("list"),
-				op("call", "name", "echo", "args", map[string]any{"message": "hello through Vigil"}),
-				op("call", "name", "get-sum", "args", map[string]any{"a": 2, "b": 3}),
-				op("call", "name", "get-env"),
-				op("call", "name", "trigger-long-running-operation", "args", map[string]any{"duration": 1, "steps": 3}),
-				op("call", "name", "trigger-sampling-request", "args", map[string]any{"prompt": "hello", "maxTokens": 5}),
-				op("call", "name", "echo", "args", map[string]any{"message": "mail erin@example.com"}),
-				op("ping"),
+			out := mcptest.TSClient(t, dir, f.url+"/mcp/everything", aliceKey,
+				mcptest.Op("info"),
+				mcptest.Op("list"),
+				mcptest.Op("call", "name", "echo", "args", map[string]any{"message": "hello through Vigil"}),
+				mcptest.Op("call", "name", "get-sum", "args", map[string]any{"a": 2, "b": 3}),
+				mcptest.Op("call", "name", "get-env"),
+				mcptest.Op("call", "name", "trigger-long-running-operation", "args", map[string]any{"duration": 1, "steps": 3}),
+				mcptest.Op("call", "name", "trigger-sampling-request", "args", map[string]any{"prompt": "hello", "maxTokens": 5}),
+				mcptest.Op("call", "name", "echo", "args", map[string]any{"message": "mail erin@example.com"}),
+				mcptest.Op("ping"),
 			)
 			info, tools := out[0], out[1]
 			if info.Server["name"] == nil || !strings.Contains(info.Server["name"].(string), "everything") || info.Protocol != "2025-11-25" {
@@ -188,8 +122,8 @@ func TestEverythingServerWithTheTypeScriptClient(t *testing.T) {
 // TestEverythingServerHeldCalls: with the TypeScript client, a call held for approval
 // runs when approved and is a clear tool error when the approval expires.
 func TestEverythingServerHeldCalls(t *testing.T) {
-	dir := nodeDir(t)
-	f := newFixture(t, everythingStdio(dir, "everything"))
+	dir := mcptest.NodeDir(t)
+	f := newFixture(t, everything(t, dir, "stdio"))
 	f.policy.set("get-sum", vigil.RequireApproval)
 	go func() {
 		for _, status := range []string{"approved", "expired"} {
@@ -198,9 +132,9 @@ func TestEverythingServerHeldCalls(t *testing.T) {
 			f.holder.outcome <- enforce.HoldResult{Status: status}
 		}
 	}()
-	out := tsClient(t, dir, f.url+"/mcp/everything", aliceKey,
-		op("call", "name", "get-sum", "args", map[string]any{"a": 1, "b": 1}),
-		op("call", "name", "get-sum", "args", map[string]any{"a": 1, "b": 1}),
+	out := mcptest.TSClient(t, dir, f.url+"/mcp/everything", aliceKey,
+		mcptest.Op("call", "name", "get-sum", "args", map[string]any{"a": 1, "b": 1}),
+		mcptest.Op("call", "name", "get-sum", "args", map[string]any{"a": 1, "b": 1}),
 	)
 	if out[0].IsError || !strings.Contains(out[0].Text, "2") {
 		t.Errorf("approved call = %+v", out[0])
@@ -216,8 +150,8 @@ func TestEverythingServerHeldCalls(t *testing.T) {
 // TestEverythingServerCrash: killing server-everything mid-call gives the client a
 // tool error; Vigil restarts the server and the next call works.
 func TestEverythingServerCrash(t *testing.T) {
-	dir := nodeDir(t)
-	f := newFixture(t, everythingStdio(dir, "everything"))
+	dir := mcptest.NodeDir(t)
+	f := newFixture(t, everything(t, dir, "stdio"))
 	go func() {
 		eventually(t, "the long call to be forwarded", func() bool {
 			return len(f.ledger.find(vigil.EventToolCall, map[string]string{"tool": "trigger-long-running-operation"})) == 1
@@ -229,9 +163,9 @@ func TestEverythingServerCrash(t *testing.T) {
 			}
 		}
 	}()
-	out := tsClient(t, dir, f.url+"/mcp/everything", aliceKey,
-		op("call", "name", "trigger-long-running-operation", "args", map[string]any{"duration": 20, "steps": 20}),
-		op("call", "name", "echo", "args", map[string]any{"message": "after the crash"}),
+	out := mcptest.TSClient(t, dir, f.url+"/mcp/everything", aliceKey,
+		mcptest.Op("call", "name", "trigger-long-running-operation", "args", map[string]any{"duration": 20, "steps": 20}),
+		mcptest.Op("call", "name", "echo", "args", map[string]any{"message": "after the crash"}),
 	)
 	if !out[0].IsError || !strings.Contains(out[0].Text, "stopped before answering") {
 		t.Errorf("call during the crash = %+v, want a tool error", out[0])
@@ -245,17 +179,17 @@ func TestEverythingServerCrash(t *testing.T) {
 // destructive tool policy forbids is hidden and refused; a file's personal data is
 // masked in the result.
 func TestFilesystemServer(t *testing.T) {
-	dir := nodeDir(t)
+	dir := mcptest.NodeDir(t)
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "contacts.txt"), []byte("Frank: frank.jones@example.com\n"), 0o644)
 	f := newFixture(t, mcpproxy.ServerConfig{Name: "files", StartupTimeout: 30 * time.Second,
-		Command: []string{"node", filepath.Join(dir, "node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"), root}})
+		Command: mcptest.Filesystem(dir, root)})
 	f.policy.set("write_file", vigil.Deny)
 	contacts := filepath.Join(root, "contacts.txt")
-	out := tsClient(t, dir, f.url+"/mcp/files", aliceKey,
-		op("list"),
-		op("call", "name", "read_text_file", "args", map[string]any{"path": contacts}),
-		op("call", "name", "write_file", "args", map[string]any{"path": filepath.Join(root, "x.txt"), "content": "x"}),
+	out := mcptest.TSClient(t, dir, f.url+"/mcp/files", aliceKey,
+		mcptest.Op("list"),
+		mcptest.Op("call", "name", "read_text_file", "args", map[string]any{"path": contacts}),
+		mcptest.Op("call", "name", "write_file", "args", map[string]any{"path": filepath.Join(root, "x.txt"), "content": "x"}),
 	)
 	if !contains(out[0].Tools, "read_text_file") || contains(out[0].Tools, "write_file") {
 		t.Errorf("tools = %v", out[0].Tools)
@@ -275,14 +209,10 @@ func TestFilesystemServer(t *testing.T) {
 // revision first and falls back) through Vigil to server-everything over stdio and
 // streamable HTTP.
 func TestEverythingServerWithTheGoClient(t *testing.T) {
-	dir := nodeDir(t)
+	dir := mcptest.NodeDir(t)
 	for _, transport := range []string{"stdio", "http"} {
 		t.Run(transport, func(t *testing.T) {
-			srv := everythingStdio(dir, "everything")
-			if transport == "http" {
-				srv = mcpproxy.ServerConfig{Name: "everything", URL: everythingHTTP(t, dir)}
-			}
-			f := newFixture(t, srv)
+			f := newFixture(t, everything(t, dir, transport))
 			f.policy.set("get-env", vigil.Deny)
 			var prog progressLog
 			cs := f.connect("everything", aliceKey, &mcp.ClientOptions{ProgressNotificationHandler: prog.handler})
