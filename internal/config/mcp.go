@@ -192,27 +192,24 @@ func (c *MCPServerConfig) ResolveEnv(getenv func(string) string) (env, headers m
 		getenv = os.Getenv
 	}
 	var errs FieldErrors
-	env = map[string]string{}
-	for k, v := range c.Env {
-		env[k] = v
-	}
-	for k, name := range c.EnvFrom {
-		v := getenv(name)
-		if v == "" {
-			errs.add("mcp_servers."+c.Name+".env_from."+k, "environment variable %s is empty or unset", name)
-		}
-		env[k] = v
-	}
-	headers = map[string]string{}
-	for k, v := range c.Headers {
-		headers[k] = v
-	}
-	for k, name := range c.HeadersEnv {
-		v := getenv(name)
-		if v == "" {
-			errs.add("mcp_servers."+c.Name+".headers_env."+k, "environment variable %s is empty or unset", name)
-		}
-		headers[k] = v
-	}
+	env = merge(c.Env, c.EnvFrom, getenv, "mcp_servers."+c.Name+".env_from.", &errs)
+	headers = merge(c.Headers, c.HeadersEnv, getenv, "mcp_servers."+c.Name+".headers_env.", &errs)
 	return env, headers, errs.orNil()
+}
+
+// merge returns literal's entries plus, for each entry of from, the value of the
+// environment variable it names; an unset one is an error at path+key.
+func merge(literal, from map[string]string, getenv func(string) string, path string, errs *FieldErrors) map[string]string {
+	out := make(map[string]string, len(literal)+len(from))
+	for k, v := range literal {
+		out[k] = v
+	}
+	for k, name := range from {
+		v := getenv(name)
+		if v == "" {
+			errs.add(path+k, "environment variable %s is empty or unset", name)
+		}
+		out[k] = v
+	}
+	return out
 }
