@@ -117,6 +117,24 @@ rules:
 	if code != 0 || !strings.Contains(listed, "get-sum") || strings.Contains(listed, "echo") {
 		t.Fatalf("vigil mcp tools --changed: %d %q %q", code, listed, errOut)
 	}
+	if code, shown, errOut := runCLI(t, base, "mcp", "show", "everything", "get-sum"); code != 0 || !strings.Contains(shown, "pending") || !strings.Contains(shown, "vigil mcp approve everything get-sum --hash") {
+		t.Errorf("vigil mcp show: %d %q %q", code, shown, errOut)
+	}
+	_, viewer := call(t, "POST", base+"/api/tokens", adminToken, map[string]string{"name": "dash", "role": "viewer"})
+	approveURL := base + "/api/mcp/tools/everything/get-sum/approve"
+	for _, c := range []struct {
+		token  string
+		body   any
+		status int
+	}{
+		{viewer["token"].(string), map[string]string{"hash": "x"}, 403}, // only admins approve
+		{adminToken, map[string]string{}, 400},                           // the reviewed version must be named
+		{adminToken, map[string]string{"hash": "not-the-pending-one"}, 409},
+	} {
+		if st, body := call(t, "POST", approveURL, c.token, c.body); st != c.status {
+			t.Errorf("approve with %v = %d %v, want %d", c.body, st, body, c.status)
+		}
+	}
 	if code, out, errOut := runCLI(t, base, "mcp", "approve", "everything", "get-sum"); code != 0 || !strings.Contains(out, "approved everything/get-sum") {
 		t.Fatalf("vigil mcp approve: %d %q %q", code, out, errOut)
 	}
@@ -170,6 +188,9 @@ rules:
 	}
 	if st, body := call(t, "GET", base+"/api/mcp/sessions", adminToken, nil); st != 200 || len(body["sessions"].([]any)) != 1 {
 		t.Errorf("GET /api/mcp/sessions = %d %v, want the Go client's session", st, body)
+	}
+	if code, listed, _ := runCLI(t, base, "mcp", "sessions"); code != 0 || !strings.Contains(listed, "everything") || !strings.Contains(listed, "mcp-bot") {
+		t.Errorf("vigil mcp sessions: %d %q", code, listed)
 	}
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "from go"}})
 	if err != nil || res.IsError || res.Content[0].(*mcp.TextContent).Text != "Echo: from go" {
