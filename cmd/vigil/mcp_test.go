@@ -128,7 +128,7 @@ rules:
 		status int
 	}{
 		{viewer["token"].(string), map[string]string{"hash": "x"}, 403}, // only admins approve
-		{adminToken, map[string]string{}, 400},                           // the reviewed version must be named
+		{adminToken, map[string]string{}, 400},                          // the reviewed version must be named
 		{adminToken, map[string]string{"hash": "not-the-pending-one"}, 409},
 	} {
 		if st, body := call(t, "POST", approveURL, c.token, c.body); st != c.status {
