@@ -35,6 +35,7 @@ pii-eval: ## measure PII accuracy (precision/recall/F1 per entity) on ../shared/
 .PHONY: bench-pii
 bench-pii: ## run the PII engine benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/pii/
+
 .PHONY: demo-records
 demo-records: ## import the demo ISO 42001 records (examples/records) into a running Vigil (needs VIGIL_TOKEN)
 	$(GO) run ./cmd/vigil records import examples/records
@@ -53,6 +54,22 @@ test-oversight: test-deps ## human oversight: stores, service, two replicas on P
 .PHONY: screenshots
 screenshots: test-deps ## run the Chromium console test and keep its screenshots in ./tmp/screenshots
 	mkdir -p tmp/screenshots && VIGIL_TEST_ARTIFACTS=$(CURDIR)/tmp/screenshots $(GO) test -count=1 -run TestConsoleInChromium -v ./cmd/vigil/
+
+.PHONY: loadtest
+loadtest: build ## load-test the LLM gateway: Vigil vs the fake provider directly (throughput, added latency, RSS)
+	bin/vigil bench --concurrency 1,32 --duration 30s
+
+.PHONY: soak
+soak: build ## keep the LLM gateway under load for 5 minutes and report its memory (RSS) over time
+	bin/vigil bench --concurrency 32 --duration 5m --rss-every 10s --skip-direct
+
+.PHONY: bench-llm
+bench-llm: ## run the LLM gateway's Go benchmarks (parsing, SSE, the proxy alone)
+	$(GO) test -run '^$$' -bench 'Parse|SSE|Proxy' -benchmem ./internal/llmproxy/
+
+.PHONY: fuzz-llm
+fuzz-llm: ## fuzz OpenAI/Anthropic request parsing and SSE parsing (30s each)
+	for f in FuzzParseChatRequest FuzzParseMessagesRequest FuzzSSEReader; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./internal/llmproxy/ || exit 1; done
 
 .PHONY: test-mcp
 test-mcp: test-deps ## run the MCP gateway tests (real servers and clients from test/mcp)

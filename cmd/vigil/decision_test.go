@@ -199,3 +199,66 @@ func ledgerEnvelopes(t *testing.T, m *Main) map[string]ledger.Envelope {
 	}
 	return out
 }
+
+// TestApprovalNeedsCurrentTraining: a rule that requires training keeps reviewers
+// without a current competence record out of its queue (ISO 42001 clause 7, EU AI Act
+// Art. 26(2)); a current record lets them in.
+func TestApprovalNeedsCurrentTraining(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(path, []byte(`version: 1
+default: allow
+rules:
+  - id: wires-need-trained-eyes
+    match: {tools: ["bank/wire"]}
+    effect: require_approval
+    approval: {roles: [reviewer], approvers: 1, timeout: 10m, require_training: payments-oversight}
+`), 0o644)
+	cfg := config.Default()
+	cfg.Policy = path
+	m, _ := runMain(t, cfg)
+	base := m.URL()
+	_, agent := call(t, "POST", base+"/api/agents", adminToken, map[string]any{"name": "treasury-bot", "system": "treasury"})
+	key := agent["api_key"].(string)
+	_, ans := call(t, "POST", base+"/v1/decisions", key, map[string]any{"action": "tool_call", "tool": map[string]any{"server": "bank", "name": "wire"}, "args": map[string]any{"amount": 10}})
+	approval, _ := ans["approval"].(string)
+	if ans["decision"] != "pending" || approval == "" {
+		t.Fatalf("wire = %v; want pending", ans)
+	}
+	st, body := call(t, "POST", base+"/api/approvals/"+approval+"/approve", adminToken, map[string]any{"reason": "ok"})
+	if st != 403 || !strings.Contains(errMessage(body), "payments-oversight") {
+		t.Fatalf("approval without training = %d %v; want 403 naming the competence", st, body)
+	}
+	rec := map[string]any{"id": "C-9", "person": "token:bootstrap", "competence": "payments-oversight",
+		"evidence": "course PAY-1", "obtained": time.Now().AddDate(0, -1, 0).Format("2006-01-02"), "expires": time.Now().AddDate(1, 0, 0).Format("2006-01-02")}
+	if st, body := call(t, "PUT", base+"/api/records/competence/C-9", adminToken, rec); st != 201 && st != 200 {
+		t.Fatalf("put competence record = %d %v", st, body)
+	}
+	if st, body := call(t, "POST", base+"/api/approvals/"+approval+"/approve", adminToken, map[string]any{"reason": "ok"}); st != 200 {
+		t.Fatalf("approval with a current training record = %d %v", st, body)
+	}
+}
+
+// TestHealthChecksSeeLivePolicyAndMasking: the management system's checks read the
+// live policy and PII settings from the running gateway (they fail closed when they
+// can't), so a default deployment passes them.
+func TestHealthChecksSeeLivePolicyAndMasking(t *testing.T) {
+	m, _ := runMain(t, nil)
+	req, _ := http.NewRequest("POST", m.URL()+"/api/aims/health/run", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, check := range []string{"policy_live", "pii_masking_every_route"} {
+		i := bytes.Index(raw, []byte(`"check":"`+check+`"`))
+		if i < 0 {
+			t.Fatalf("health results lack %s: %s", check, raw)
+		}
+		end := bytes.IndexByte(raw[i:], '}')
+		if !bytes.Contains(raw[i:i+end], []byte(`"pass":true`)) {
+			t.Errorf("%s does not pass on a default deployment: %s", check, raw[i:i+end])
+		}
+	}
+}

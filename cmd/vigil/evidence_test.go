@@ -82,8 +82,8 @@ func TestEvidenceEndToEnd(t *testing.T) {
 		c := c.(map[string]any)
 		checks[c["check"].(string)] = c["pass"].(bool)
 	}
-	if !checks["ledger_verified"] || checks["agents_only_through_vigil"] || checks["pii_masking_every_route"] {
-		t.Errorf("health checks = %v; want the ledger verified, the unapproved model and the unwired PII settings failing", checks)
+	if !checks["ledger_verified"] || checks["agents_only_through_vigil"] || !checks["pii_masking_every_route"] || !checks["policy_live"] {
+		t.Errorf("health checks = %v; want the ledger verified, PII masking on and the policy live, and the unapproved model failing", checks)
 	}
 
 	// Inventory discovered from traffic flags the unapproved model and the stray key.

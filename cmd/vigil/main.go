@@ -49,6 +49,8 @@ func commands() []command {
 		{"users", "add, list and disable the people who sign in to the console", runUsers},
 		{"halt", "global kill switch: stop every agent at once", runHalt},
 		{"resume-all", "lift the global halt", runResumeAll},
+		{"fake-provider", "run a deterministic stand-in for the OpenAI and Anthropic APIs (demo, tests)", runFakeProvider},
+		{"bench", "load-test the LLM gateway against the fake provider and report added latency", runBench},
 		{"mcp", "review pinned MCP tool definitions and approve changed ones; list MCP sessions", runMCP},
 		{"version", "print the version", runVersion},
 		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},

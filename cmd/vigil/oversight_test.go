@@ -192,11 +192,11 @@ func TestApprovalsAPI(t *testing.T) {
 		t.Errorf("denied call released with %+v", got.req)
 	}
 
-	// Training the deployment has no records for: nobody can approve, and it says so.
+	// Training the reviewer has no record for: they cannot approve, and it says so.
 	ch = holding(t, m, held(agent, &vigil.ApprovalSpec{RequireTraining: "payments-fraud"}))
 	id = pendingID(t, m)
-	if st, body := call(t, "POST", base+"/api/approvals/"+id+"/approve", reviewer, nil); st != 403 || !strings.Contains(errMessage(body), "no training records") {
-		t.Errorf("approve needing training = %d %v, want 403 explaining there are no training records", st, body)
+	if st, body := call(t, "POST", base+"/api/approvals/"+id+"/approve", reviewer, nil); st != 403 || !strings.Contains(errMessage(body), `no current training record for "payments-fraud"`) {
+		t.Errorf("approve needing training = %d %v, want 403 naming the missing training", st, body)
 	}
 	call(t, "POST", base+"/api/approvals/"+id+"/deny", reviewer, map[string]string{"reason": "untrained"})
 	outcome(t, ch)

@@ -24,7 +24,6 @@ import (
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/keyring"
 	"github.com/vigil-gateway/vigil/internal/ledger"
-	"github.com/vigil-gateway/vigil/internal/llmproxy"
 	"github.com/vigil-gateway/vigil/internal/pii"
 	"github.com/vigil-gateway/vigil/internal/policy"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
@@ -91,6 +90,8 @@ type Main struct {
 	ln     net.Listener
 	// oversight is human oversight as wire_oversight.go wires it.
 	oversight *oversightWiring
+	// policyState is the live policy's health, for the management system's checks.
+	policyState *policyState
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -215,18 +216,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if masker != nil {
 		m.goBackground(func() { purgeVault(bg, m.Log, m.store.PIIVault(), 10*time.Minute) })
 	}
-	aimsSvc, err := m.wireAIMS(bg, mux, inv, keys, registry)
+	aimsSvc, err := m.wireAIMS(bg, mux, inv, keys, registry, m.policyState, piiRoutes{cfg})
 	if err != nil {
 		return fmt.Errorf("couldn't start the AI management system: %w", err)
 	}
-	if err = m.wireOversight(bg, mux, keys, inv, registry); err != nil {
+	if err = m.wireOversight(bg, mux, keys, inv, registry, aimsSvc); err != nil {
 		return err
 	}
 	holder := oversightHolder{m.oversight.approvals}
 	pipeline := m.newPipeline(pol, masker, holder, newAIMSObserver(m, bg, aimsSvc), registry)
 
 	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy}).Register(mux)
-	(&llmproxy.Proxy{Log: m.Log, Auth: keys}).Register(mux)
+	if _, err = m.wireLLM(mux, pipeline, keys, modelPolicy(pol), registry); err != nil {
+		return err
+	}
 	(&decisionapi.Server{Log: m.Log, Auth: keys, Pipeline: pipeline, Approvals: holder, Ledger: m.store.Ledger()}).Register(mux)
 	if _, err = m.wireMCP(mux, keys, mcpDeps{Pipeline: pipeline, Preview: policyPreview(pol), Track: m.oversight.sessions.Track}); err != nil {
 		return err

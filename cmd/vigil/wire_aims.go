@@ -59,7 +59,7 @@ func aimsOptions(c config.AIMSConfig) aims.Options {
 //
 // The policy engine and PII settings are not wired here yet: until they are, the
 // checks that need them fail closed.
-func (m *Main) wireAIMS(bg context.Context, mux *web.Mux, inv *inventory.Service, keys *auth.Service, reg *prometheus.Registry) (*aims.Service, error) {
+func (m *Main) wireAIMS(bg context.Context, mux *web.Mux, inv *inventory.Service, keys *auth.Service, reg *prometheus.Registry, pol aims.PolicyEngine, pii aims.PIISettings) (*aims.Service, error) {
 	d, ok := m.store.(aimsDriver)
 	if !ok {
 		return nil, errors.New("the storage driver has no management-system store")
@@ -69,6 +69,8 @@ func (m *Main) wireAIMS(bg context.Context, mux *web.Mux, inv *inventory.Service
 	health := &aims.Health{
 		Service: svc, Ledger: m.store.Ledger(),
 		Verifier:       &storeVerifier{store: m.store.Ledger(), origin: m.keys.Origin(), verifier: m.keys.LedgerVerifier()},
+		Policy:         pol,
+		PII:            pii,
 		Interval:       m.Config.AIMS.HealthInterval,
 		VerifyInterval: m.Config.AIMS.VerifyInterval,
 	}

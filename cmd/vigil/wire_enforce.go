@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigil-gateway/vigil/internal/aims"
+	"github.com/vigil-gateway/vigil/internal/config"
 	"github.com/vigil-gateway/vigil/internal/decisionapi"
 	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/oversight"
@@ -29,6 +31,7 @@ func (m *Main) wirePolicy(ctx, bg context.Context) (*policy.Engine, error) {
 			return nil, err
 		}
 	}
+	m.policyState = &policyState{engine: engine}
 	if err := engine.Activate(ctx, p, "system:startup"); err != nil {
 		return nil, fmt.Errorf("couldn't activate the policy: %w", err)
 	}
@@ -49,9 +52,11 @@ func (m *Main) wirePolicy(ctx, bg context.Context) (*policy.Engine, error) {
 			err := engine.Watch(bg, policy.WatchOptions{
 				Path: cfg.Policy, Interval: every,
 				OnActivate: func(p *policy.Policy) {
+					m.policyState.set(nil)
 					m.Log.Info("policy file changed; new version active", "version", p.Version())
 				},
 				OnError: func(err error) {
+					m.policyState.set(err)
 					m.Log.Error("policy file changed but was not activated; the previous version stays", "err", err)
 				},
 			})
@@ -180,4 +185,42 @@ func toHoldResult(r oversight.Request) enforce.HoldResult {
 		}
 	}
 	return res
+}
+
+// policyState reports the live policy to the management system's health check: it
+// compiled (only compiled policies are ever live), and it is failing while the
+// policy file holds a change that could not be activated — the live policy then no
+// longer matches what its owners wrote.
+type policyState struct {
+	engine *policy.Engine
+	mu     sync.Mutex
+	err    error
+}
+
+func (p *policyState) set(err error) {
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
+}
+
+func (p *policyState) PolicyState(context.Context) (aims.PolicyState, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := aims.PolicyState{Hash: p.engine.Policy().Version(), Compiled: true}
+	if p.err != nil {
+		st.Failing, st.Error = true, p.err.Error()
+	}
+	return st, nil
+}
+
+// piiRoutes reports the masking mode in force on every route that carries agent
+// traffic: one mode (pii.mode) for all of them.
+type piiRoutes struct{ cfg *config.Config }
+
+func (r piiRoutes) MaskingByRoute(context.Context) (map[string]string, error) {
+	mode := r.cfg.PII.Mode
+	if mode == "" {
+		mode = "tokenize"
+	}
+	return map[string]string{"openai": mode, "anthropic": mode, "decision_api": mode}, nil
 }

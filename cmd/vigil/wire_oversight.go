@@ -49,7 +49,7 @@ type oversightWiring struct {
 // wireOversight builds human oversight, mounts its API routes and the console on
 // mux, makes agent authentication consult the global halt and suspensions reach
 // pending approvals and open work, and starts its background work on bg.
-func (m *Main) wireOversight(bg context.Context, mux *web.Mux, keys *auth.Service, inv *inventory.Service, reg prometheus.Registerer) error {
+func (m *Main) wireOversight(bg context.Context, mux *web.Mux, keys *auth.Service, inv *inventory.Service, reg prometheus.Registerer, competence oversight.Competence) error {
 	cfg := m.Config.Oversight
 	st, ok := m.store.(oversightStores)
 	if !ok {
@@ -73,7 +73,7 @@ func (m *Main) wireOversight(bg context.Context, mux *web.Mux, keys *auth.Servic
 	opts := oversight.Options{
 		Store: st.Oversight(), Ledger: m.ledger, Sessions: w.sessions, Metrics: newOversightMetrics(reg), Log: m.Log, PollInterval: w.pollInterval,
 		DefaultTimeout: cfg.DefaultTimeout, ExcludeOwner: cfg.ExcludeOwner == nil || *cfg.ExcludeOwner,
-		OnEvent: sender.Notify,
+		OnEvent: sender.Notify, Competence: competence,
 	}
 	opts.Gate = func(ctx context.Context, a vigil.Actor) error { return mayAct(ctx, inv, w.approvals, a) }
 	pg, isPG := m.store.(*postgres.DB)

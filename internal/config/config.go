@@ -53,6 +53,7 @@ type Config struct {
 
 	// Ledger tunes the tamper-evident ledger.
 	Ledger LedgerConfig `yaml:"ledger"`
+
 	// PII configures detection and masking of personal data and secrets.
 	PII PIIConfig `yaml:"pii"`
 
@@ -65,6 +66,16 @@ type Config struct {
 
 	// Oversight tunes approvals, the reviewer console and approval webhooks.
 	Oversight OversightConfig `yaml:"oversight"`
+
+	// Providers are the model providers the LLM gateway (/v1/chat/completions,
+	// /v1/responses, /v1/embeddings, /v1/messages) forwards to, routed by model name.
+	// None means the model routes answer that no provider serves the model.
+	Providers []ProviderConfig `yaml:"providers"`
+
+	// Prices give what models cost per million tokens, by model pattern (first match
+	// wins), for usage accounting, budgets and the cost metrics. A model with no price
+	// costs 0.
+	Prices []Price `yaml:"prices"`
 	// MCPServers are the upstream MCP servers agents reach through Vigil, each at
 	// /mcp/{name}. See MCPServerConfig.
 	MCPServers []MCPServerConfig `yaml:"mcp_servers"`
@@ -123,6 +134,7 @@ func (c *Config) ApplyDefaults() {
 	c.Ledger.applyDefaults()
 	c.AIMS.applyDefaults()
 	c.Oversight.applyDefaults()
+	c.applyProviderDefaults()
 }
 
 // DatabaseDSN returns the PostgreSQL DSN to use, or "" for SQLite.
@@ -172,6 +184,7 @@ func (c *Config) Validate() error {
 	c.AIMS.validate(&errs)
 	c.PolicyConfig.validate(&errs)
 	c.Oversight.validate(&errs)
+	c.validateProviders(&errs)
 	validateMCPServers(c.MCPServers, &errs)
 	return errs.orNil()
 }

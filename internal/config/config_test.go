@@ -109,3 +109,55 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := config.Load("../../examples/vigil.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Providers) != 2 || c.Providers[0].Type != config.ProviderOpenAI || c.Providers[1].Timeouts.Total != config.DefaultTotalTimeout || len(c.Prices) == 0 {
+		t.Errorf("providers %+v prices %+v", c.Providers, c.Prices)
+	}
+}
+
+func TestProviderValidation(t *testing.T) {
+	t.Setenv("SET_KEY", "sk-1")
+	cases := []struct {
+		name, in string
+		want     []string
+	}{
+		{"ok", "providers:\n  - {name: a, type: openai, api_key_env: SET_KEY, models: ['*']}\n", nil},
+		{"duplicate name", "providers:\n  - {name: a, type: openai, models: ['*']}\n  - {name: a, type: anthropic, models: ['*']}\n", []string{`line 3: providers[1].name: "a" is already the name of providers[0]`}},
+		{"unknown type", "providers:\n  - {name: a, type: gemini, models: ['*']}\n", []string{`providers[0].type: "gemini" is not one of openai, anthropic`}},
+		{"bad url", "providers:\n  - {name: a, type: openai, base_url: 'ftp://x', models: ['*']}\n", []string{"providers[0].base_url"}},
+		{"azure", "providers:\n  - {name: a, type: openai, base_url: 'https://x.example/openai/deployments/d?api-version=1', api_key_env: SET_KEY, api_key_header: api-key, models: ['*']}\n", nil},
+		{"key header without key", "providers:\n  - {name: a, type: openai, api_key_header: api-key, models: ['*']}\n", []string{"providers[0].api_key_header: must be a header name, and needs api_key_env"}},
+		{"missing env", "providers:\n  - {name: a, type: openai, api_key_env: VIGIL_TEST_UNSET_KEY, models: ['*']}\n", []string{"providers[0].api_key_env: environment variable VIGIL_TEST_UNSET_KEY is empty or unset"}},
+		{"no models", "providers:\n  - {name: a, type: openai}\n", []string{"providers[0].models: needs at least one model pattern"}},
+		{"secret header", "providers:\n  - {name: a, type: openai, models: ['*'], headers: {Authorization: x}}\n", []string{"providers[0].headers.Authorization: is set by Vigil"}},
+		{"timeouts", "providers:\n  - name: a\n    type: openai\n    models: ['*']\n    timeouts: {first_byte: 20m, total: 1m}\n", []string{"providers[0].timeouts.first_byte: must not be longer than timeouts.total"}},
+		{"retries", "providers:\n  - {name: a, type: openai, models: ['*'], retries: 9}\n", []string{"providers[0].retries: must be between 0 and 5"}},
+		{"bad name", "providers:\n  - {name: 'My Provider', type: openai, models: ['*']}\n", []string{"providers[0].name"}},
+		{"price", "prices:\n  - {model: '', input: -1}\n", []string{"prices[0].model: is required", "prices[0].input: must be a price of at least 0"}},
+		{"unknown field", "providers:\n  - {name: a, type: openai, models: ['*'], modles: []}\n", []string{`providers[0].modles: unknown field (did you mean "models"?)`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(c.in))
+			if len(c.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", c.want)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -549,6 +549,19 @@ func (f *Flight) Inbound(ctx context.Context, doc []byte) ([]byte, error) {
 	return f.inbound(ctx, doc, out, sum, err)
 }
 
+// Restore is Inbound for a document that repeats content the flight already
+// processed, such as the summary events of a stream (a Responses API
+// "response.completed" repeats every text delta): tokens are restored (and answer PII
+// masked, if configured) in the same way, but findings are not counted again, so the
+// response entry's PII counts stay true.
+func (f *Flight) Restore(ctx context.Context, doc []byte) ([]byte, error) {
+	if f.p.PII == nil || len(doc) == 0 {
+		return doc, nil
+	}
+	out, _, err := f.p.PII.InboundJSON(ctx, f.Scope, doc)
+	return f.inbound(ctx, doc, out, vigil.PIISummary{}, err)
+}
+
 // InboundText is Inbound for plain text.
 func (f *Flight) InboundText(ctx context.Context, text []byte) ([]byte, error) {
 	if f.p.PII == nil || len(text) == 0 {

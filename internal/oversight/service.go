@@ -335,16 +335,19 @@ func (s *Service) mayDecide(ctx context.Context, reviewer vigil.Actor, r Request
 	if s.opts.ExcludeOwner && isOwner(r.AgentOwner, reviewer) {
 		return vigil.Errorf(vigil.EFORBIDDEN, "separation of duties: %s owns agent %s and may not approve its requests; another reviewer must", reviewer, r.AgentName)
 	}
-	if c := r.Spec.RequireTraining; c != "" {
-		if s.opts.Competence == nil {
-			return vigil.Errorf(vigil.EFORBIDDEN, "this request needs a reviewer trained in %q, but Vigil keeps no training records yet, so nobody can approve it; deny it or let it expire", c)
-		}
-		ok, err := s.opts.Competence.Current(ctx, reviewer.String(), c, now)
-		if err != nil {
-			return fmt.Errorf("couldn't check %s's training in %q: %w", reviewer, c, err)
-		}
-		if !ok {
-			return vigil.Errorf(vigil.EFORBIDDEN, "%s has no current training record for %q, which this request needs", reviewer, c)
+	if r.Spec.RequireTraining != "" {
+		// Several held rules may each name a competence (comma-separated): all are needed.
+		for _, c := range strings.Split(r.Spec.RequireTraining, ",") {
+			if s.opts.Competence == nil {
+				return vigil.Errorf(vigil.EFORBIDDEN, "this request needs a reviewer trained in %q, but Vigil keeps no training records yet, so nobody can approve it; deny it or let it expire", c)
+			}
+			ok, err := s.opts.Competence.Current(ctx, reviewer.String(), c, now)
+			if err != nil {
+				return fmt.Errorf("couldn't check %s's training in %q: %w", reviewer, c, err)
+			}
+			if !ok {
+				return vigil.Errorf(vigil.EFORBIDDEN, "%s has no current training record for %q, which this request needs", reviewer, c)
+			}
 		}
 	}
 	return nil

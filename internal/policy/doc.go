@@ -23,6 +23,9 @@
 //	    when: args.amount > 1000
 //	    effect: require_approval
 //	    approval: {roles: [reviewer], approvers: 2, timeout: 30m}
+//	    # optional: reviewers need a current training record for this competence
+//	    # (kept in the ISO 42001 records, kind competence)
+//	    #   approval: {require_training: payments-oversight}
 //	limits:
 //	  - id: support-budget
 //	    match: {agents: ["support-*"]}

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -157,7 +158,7 @@ func (r *rule) eval(act *activation) (bool, error) {
 // mergeApprovals combines the approval specs of the matched require_approval rules in
 // the strictest way: an approver must satisfy every rule, so roles are intersected
 // (an empty intersection leaves admins, who hold every role); the most approvers and
-// the shortest timeout win.
+// the shortest timeout win; every named training is required.
 func (p *Policy) mergeApprovals(matched []int32) *vigil.ApprovalSpec {
 	var out *vigil.ApprovalSpec
 	shared := false
@@ -170,7 +171,7 @@ func (p *Policy) mergeApprovals(matched []int32) *vigil.ApprovalSpec {
 		if out == nil {
 			// Roles is shared with the policy until a second spec narrows it; the clip
 			// makes an append by the caller copy instead of writing into the policy.
-			out = &vigil.ApprovalSpec{Roles: slices.Clip(s.Roles), Approvers: s.Approvers, Timeout: s.Timeout}
+			out = &vigil.ApprovalSpec{Roles: slices.Clip(s.Roles), Approvers: s.Approvers, Timeout: s.Timeout, RequireTraining: s.RequireTraining}
 			shared = true
 			continue
 		}
@@ -180,6 +181,13 @@ func (p *Policy) mergeApprovals(matched []int32) *vigil.ApprovalSpec {
 		out.Roles = slices.DeleteFunc(out.Roles, func(x vigil.Role) bool { return !slices.Contains(s.Roles, x) })
 		out.Approvers = max(out.Approvers, s.Approvers)
 		out.Timeout = min(out.Timeout, s.Timeout)
+		// Every rule's training is required: the names are joined with commas.
+		if t := s.RequireTraining; t != "" && !slices.Contains(strings.Split(out.RequireTraining, ","), t) {
+			if out.RequireTraining != "" {
+				t = out.RequireTraining + "," + t
+			}
+			out.RequireTraining = t
+		}
 	}
 	if out != nil && len(out.Roles) == 0 {
 		out.Roles = []vigil.Role{vigil.RoleAdmin}

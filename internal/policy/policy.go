@@ -273,7 +273,7 @@ func (d *decoder) compileRule(n *yaml.Node, i int) (rule, *yaml.Node) {
 
 func (d *decoder) approval(n *yaml.Node) *vigil.ApprovalSpec {
 	spec := &vigil.ApprovalSpec{Roles: DefaultApprovalRoles, Approvers: 1, Timeout: DefaultApprovalTimeout}
-	f := d.fields(n, "approval", "roles", "approvers", "timeout")
+	f := d.fields(n, "approval", "roles", "approvers", "timeout", "require_training")
 	if x := f["roles"]; x != nil {
 		spec.Roles = nil
 		for _, e := range d.strNodes(x, "approval.roles") {
@@ -305,6 +305,16 @@ func (d *decoder) approval(n *yaml.Node) *vigil.ApprovalSpec {
 			}
 			spec.Timeout = v
 		}
+	}
+	if x := f["require_training"]; x != nil {
+		// A competence the reviewer must hold a current training record for (ISO/IEC
+		// 42001 clause 7, EU AI Act Art. 26(2)); the records live in the AI management
+		// system.
+		c := d.str(x, "approval.require_training")
+		if c == "" || strings.ContainsAny(c, ", \t\n") {
+			d.errorf(x, "approval.require_training must name one competence, such as refunds-oversight")
+		}
+		spec.RequireTraining = c
 	}
 	return spec
 }
