@@ -144,6 +144,17 @@ func (s *session) examine(ctx context.Context, tools []json.RawMessage) ([]*tool
 	return infos, nil
 }
 
+// approvedSince reports whether an admin approved the tool's current definition since
+// the session listed it, updating what the session knows.
+func (s *session) approvedSince(ctx context.Context, t *toolInfo) bool {
+	p, err := s.g.pins.Get(ctx, s.srv.name, t.name)
+	if err != nil || p.Approved.Hash != t.hash {
+		return false
+	}
+	s.catalog.put([]*toolInfo{{name: t.name, annotations: t.annotations, hash: t.hash, status: pins.Approved}})
+	return true
+}
+
 // hiddenByPin reports whether a tool must stay hidden because its definition
 // changed and the server is in pin mode.
 func (s *session) hiddenByPin(t *toolInfo) bool {
@@ -249,6 +260,22 @@ func (s *session) tool(ctx context.Context, name string, meta json.RawMessage) (
 	return nil, nil
 }
 
+// listingMeta is the _meta for Vigil's own tools/list on behalf of a call: the
+// call's, which the stateless revision needs (protocol version, client capabilities),
+// without its progress token (that belongs to the call).
+func listingMeta(params object) json.RawMessage {
+	raw := params["_meta"]
+	if len(raw) == 0 {
+		return nil
+	}
+	meta, err := decodeObject(raw)
+	if err != nil {
+		return nil
+	}
+	delete(meta, "progressToken")
+	return meta.encode()
+}
+
 // callTool runs a tools/call through the pipeline: pin check, mask, decide, hold,
 // record, forward, restore/mask the result, record it. A refusal is a tool result
 // with isError and Vigil's explanation, which the model can read and act on.
@@ -258,7 +285,7 @@ func (s *session) callTool(cc *clientCall, params object) {
 		s.answerError(cc, &jsonrpc.Error{Code: codeInvalidParams, Message: "tools/call needs params.name"})
 		return
 	}
-	t, err := s.tool(cc.ctx, name, params["_meta"])
+	t, err := s.tool(cc.ctx, name, listingMeta(params))
 	if err != nil {
 		if cc.ctx.Err() == nil {
 			s.answerResult(cc, toolError(err))
@@ -271,7 +298,7 @@ func (s *session) callTool(cc *clientCall, params object) {
 		return
 	case t == nil:
 		t = &toolInfo{name: name, annotations: vigil.DefaultToolAnnotations()}
-	case s.hiddenByPin(t):
+	case s.hiddenByPin(t) && !s.approvedSince(cc.ctx, t):
 		s.refuse(cc, name, "mcp.pinning.changed", fmt.Sprintf("the definition of tool %q changed since it was approved, so Vigil hides it until an admin approves the new version (vigil mcp approve %s %s)", name, s.srv.name, name))
 		return
 	}
@@ -311,7 +338,7 @@ func (s *session) callTool(cc *clientCall, params object) {
 		return
 	}
 	if r.Error != nil {
-		s.end(f, enforce.Outcome{Status: 500, Err: &vigil.Error{Code: vigil.EUPSTREAM, Message: wireMessage(r.Error)}})
+		s.end(f, s.errorOutcome(cc, f, r))
 		if isOurs(r) {
 			// Vigil's own answer for a server that stopped: a tool error, so the
 			// model knows the call did not complete and may retry.
@@ -404,7 +431,7 @@ func (s *session) forwardGoverned(cc *clientCall, f *enforce.Flight, method stri
 		return
 	}
 	if r.Error != nil {
-		s.end(f, enforce.Outcome{Status: 500, Err: &vigil.Error{Code: vigil.EUPSTREAM, Message: wireMessage(r.Error)}})
+		s.end(f, s.errorOutcome(cc, f, r))
 		s.answer(cc, r)
 		return
 	}
@@ -416,6 +443,25 @@ func (s *session) forwardGoverned(cc *clientCall, f *enforce.Flight, method stri
 	}
 	s.end(f, enforce.Outcome{Status: 200, Body: result})
 	s.answerResult(cc, result)
+}
+
+// errorOutcome records a JSON-RPC error answer. A server's error message may carry
+// anything (the arguments it rejected), so the ledger's clear attributes get only its
+// code; the message, masked, goes into the erasable body. Vigil's own messages (a
+// server that stopped) are safe and recorded as they are.
+func (s *session) errorOutcome(cc *clientCall, f *enforce.Flight, r *jsonrpc.Response) enforce.Outcome {
+	var w *jsonrpc.Error
+	if !errors.As(r.Error, &w) {
+		w = &jsonrpc.Error{Code: codeInternal, Message: r.Error.Error()}
+	}
+	if isOurs(r) {
+		return enforce.Outcome{Status: 502, Err: &vigil.Error{Code: vigil.EUPSTREAM, Message: w.Message}}
+	}
+	o := enforce.Outcome{Status: 500, Err: &vigil.Error{Code: vigil.EUPSTREAM, Message: fmt.Sprintf("the MCP server answered with JSON-RPC error %d", w.Code)}}
+	if body, err := f.Inbound(cc.ctx, mustJSON(w)); err == nil {
+		o.Body = body
+	}
+	return o
 }
 
 // end records the response. The client may be gone; the record is still made.

@@ -271,11 +271,12 @@ func TestChangedToolIsHiddenUntilApproved(t *testing.T) {
 	if _, err := f.pins.Approve(context.Background(), vigil.Actor{Kind: vigil.ActorToken, Name: "admin"}, "test", "echo", p.Pending.Hash); err != nil {
 		t.Fatal(err)
 	}
-	if !contains(list(t, cs), "echo") {
-		t.Error("approved tool still hidden")
-	}
+	// Callable at once, before the session lists the tools again; then listed.
 	if res := call(t, cs, "echo", map[string]any{"message": "hi"}); res.IsError {
 		t.Errorf("approved tool refused: %q", resultText(res))
+	}
+	if !contains(list(t, cs), "echo") {
+		t.Error("approved tool still hidden")
 	}
 }
 

@@ -194,17 +194,21 @@ func (g *Gateway) handlePost(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	st := newStream(newSessionID(), !s.stateless, !s.stateless && version >= "2025-11-25", s.stateless, keys)
+	st.seq = s.streamSeq.Add(1)
 	calls := make([]*clientCall, len(msgs))
 	for i, m := range msgs {
 		if req, ok := m.(*jsonrpc.Request); ok && req.IsCall() {
-			cc, ok := s.register(st, req)
-			if !ok {
+			cc, err := s.register(st, req)
+			if err != nil {
 				for _, c := range calls {
 					if c != nil {
 						s.finish(c)
 					}
 				}
-				return &rpcError{status: http.StatusBadRequest, id: req.ID, err: &jsonrpc.Error{Code: codeInvalidRequest, Message: "a request with this id is already in flight in this session"}}
+				if errors.Is(err, errSessionClosed) {
+					return refuse(http.StatusNotFound, codeBadSession, "session not found: it ended; start a new one with initialize")
+				}
+				return &rpcError{status: http.StatusBadRequest, id: req.ID, err: &jsonrpc.Error{Code: codeInvalidRequest, Message: err.Error()}}
 			}
 			calls[i] = cc
 		}

@@ -3,6 +3,7 @@ package mcpproxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -36,6 +37,8 @@ type session struct {
 	cancel    context.CancelFunc
 	untrack   func() // releases the kill switch's registration
 	created   time.Time
+
+	streamSeq  atomic.Uint64 // numbers POST streams in creation order
 
 	mu         sync.Mutex
 	streams    map[string]*stream // POST streams by id
@@ -80,16 +83,22 @@ func (s *session) touch() {
 	s.mu.Unlock()
 }
 
-// register records the calls of a POST on its stream, refusing ids already in flight.
-func (s *session) register(st *stream, req *jsonrpc.Request) (*clientCall, bool) {
+// errSessionClosed: the session ended while a request for it arrived.
+var errSessionClosed = errors.New("session closed")
+
+// errDuplicateID: the client reused the id of a request still in flight.
+var errDuplicateID = errors.New("a request with this id is already in flight in this session")
+
+// register records a call of a POST on its stream.
+func (s *session) register(st *stream, req *jsonrpc.Request) (*clientCall, error) {
 	key := idKey(req.ID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, false
+		return nil, errSessionClosed
 	}
 	if _, dup := s.calls[key]; dup {
-		return nil, false
+		return nil, errDuplicateID
 	}
 	cc := &clientCall{id: req.ID, key: key, method: req.Method, stream: st}
 	cc.ctx, cc.cancel = context.WithCancel(s.ctx)
@@ -102,7 +111,7 @@ func (s *session) register(st *stream, req *jsonrpc.Request) (*clientCall, bool)
 		}
 	}
 	s.calls[key] = cc
-	return cc, true
+	return cc, nil
 }
 
 // finish marks cc answered (or abandoned) and forgets it. It reports false when it
@@ -180,7 +189,7 @@ func (s *session) target(p *pending) *stream {
 	sa := s.standalone
 	var latest *stream
 	for _, cc := range s.calls {
-		if latest == nil || cc.stream.id > latest.id {
+		if latest == nil || cc.stream.seq > latest.seq {
 			latest = cc.stream
 		}
 	}
@@ -218,8 +227,8 @@ func (s *session) fromUpstream(m *jsonrpc.Request, p *pending) {
 		if params, err := decodeObject(m.Params); err == nil {
 			key := rawKey(params["requestId"])
 			s.mu.Lock()
-			st := s.toClient[idFromRawKey(key)]
-			delete(s.toClient, idFromRawKey(key))
+			st := s.toClient[key] // rawKey and idKey agree on string and integer ids
+			delete(s.toClient, key)
 			s.mu.Unlock()
 			if st != nil {
 				st.send(encode(m), "")
@@ -231,9 +240,6 @@ func (s *session) fromUpstream(m *jsonrpc.Request, p *pending) {
 		st.send(encode(m), "")
 	}
 }
-
-// idFromRawKey turns a rawKey into the idKey of the same id.
-func idFromRawKey(k string) string { return k }
 
 // relayProgress routes a progress notification to the call that owns its token.
 func (s *session) relayProgress(m *jsonrpc.Request, p *pending) {
@@ -437,9 +443,22 @@ func (s *session) close() {
 	if s.standalone != nil {
 		streams = append(streams, s.standalone)
 	}
+	var abandoned []int64
+	if s.stateless {
+		// The shared upstream outlives the exchange: tell the server, and forget the
+		// calls it has not answered.
+		for _, cc := range s.calls {
+			if id := cc.upID.Load(); id != 0 {
+				abandoned = append(abandoned, id)
+			}
+		}
+	}
 	s.mu.Unlock()
 	s.cancel()
 	s.untrack()
+	for _, id := range abandoned {
+		go s.up.cancel(id, "the client went away")
+	}
 	for _, st := range streams {
 		st.end()
 	}
