@@ -38,7 +38,7 @@ type session struct {
 	untrack   func() // releases the kill switch's registration
 	created   time.Time
 
-	streamSeq  atomic.Uint64 // numbers POST streams in creation order
+	streamSeq atomic.Uint64 // numbers POST streams in creation order
 
 	mu         sync.Mutex
 	streams    map[string]*stream // POST streams by id

@@ -31,9 +31,9 @@ const (
 type stream struct {
 	id        string
 	seq       uint64 // creation order within the session
-	resumable bool // stateful session: events have ids and are kept
-	prime     bool // send a priming event (protocol 2025-11-25 and later)
-	stateless bool // the 2026-07-28 revision: the first message picks JSON or SSE
+	resumable bool   // stateful session: events have ids and are kept
+	prime     bool   // send a priming event (protocol 2025-11-25 and later)
+	stateless bool   // the 2026-07-28 revision: the first message picks JSON or SSE
 
 	mu       sync.Mutex
 	w        http.ResponseWriter // the attached response, nil when none
