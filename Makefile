@@ -75,3 +75,18 @@ bench-ledger: ## ledger benchmarks: durable appends (SQLite, PostgreSQL), proof 
 	$(GO) test ./internal/store/sqlite ./internal/store/postgres -run '^$$' -bench LedgerAppend -benchtime 30000x -count 3
 	$(GO) test ./internal/api -run '^$$' -bench ServeInclusionProof -benchtime 5000x -count 3
 	$(GO) test ./cmd/vigil -run '^$$' -bench Verify -benchtime 1x -count 3 -timeout 60m
+
+.PHONY: test-mcp
+test-mcp: test-deps ## run the MCP gateway tests (real servers and clients from test/mcp)
+	$(GO) test -race -count=1 ./internal/mcpproxy/... ./internal/config/ ./internal/api/
+	$(GO) test -race -count=1 -run 'MCP|ExampleConfig' ./cmd/vigil/
+
+.PHONY: bench-mcp
+bench-mcp: ## measure the latency a tools/call gains through the MCP gateway
+	$(GO) test -run '^$$' -bench BenchmarkToolCall -benchtime 3000x -count 3 ./internal/mcpproxy/
+
+.PHONY: fuzz-mcp
+fuzz-mcp: ## fuzz the MCP gateway's message handling (30s per target)
+	@for f in FuzzReadBody FuzzSSEReader FuzzEventIDAndProgress FuzzPost; do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./internal/mcpproxy/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzDefine$$' -fuzztime 30s ./internal/mcpproxy/pins/

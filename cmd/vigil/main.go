@@ -51,6 +51,7 @@ func commands() []command {
 		{"resume-all", "lift the global halt", runResumeAll},
 		{"fake-provider", "run a deterministic stand-in for the OpenAI and Anthropic APIs (demo, tests)", runFakeProvider},
 		{"bench", "load-test the LLM gateway against the fake provider and report added latency", runBench},
+		{"mcp", "review pinned MCP tool definitions and approve changed ones; list MCP sessions", runMCP},
 		{"version", "print the version", runVersion},
 		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
 		{"policy", "test and check policy files", runPolicy},

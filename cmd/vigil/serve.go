@@ -233,6 +233,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	(&decisionapi.Server{Log: m.Log, Auth: keys, Pipeline: pipeline, Approvals: holder, Ledger: m.store.Ledger()}).Register(mux)
+	if _, err = m.wireMCP(mux, keys, mcpDeps{Pipeline: pipeline, Preview: policyPreview(pol), Track: m.oversight.sessions.Track}); err != nil {
+		return err
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -222,5 +222,9 @@ func (r piiRoutes) MaskingByRoute(context.Context) (map[string]string, error) {
 	if mode == "" {
 		mode = "tokenize"
 	}
-	return map[string]string{"openai": mode, "anthropic": mode, "decision_api": mode}, nil
+	out := map[string]string{"openai": mode, "anthropic": mode, "decision_api": mode}
+	for _, s := range r.cfg.MCPServers {
+		out["mcp/"+s.Name] = mode
+	}
+	return out, nil
 }

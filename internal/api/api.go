@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/aims"
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
+	"github.com/vigil-gateway/vigil/internal/mcpproxy"
 	"github.com/vigil-gateway/vigil/internal/oversight"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 	"github.com/vigil-gateway/vigil/internal/web"
@@ -48,6 +49,11 @@ type Server struct {
 	Users *auth.Users
 	// Ledger, when its Log is set, serves the ledger's read API and event appends.
 	Ledger LedgerAPI
+
+	// MCPTools are the MCP gateway's pinned tool definitions; MCPSessions lists its
+	// open sessions.
+	MCPTools    MCPTools
+	MCPSessions func() []mcpproxy.SessionInfo
 }
 
 // Register adds the routes of the services that are set to mux. The registry's
@@ -71,6 +77,9 @@ func (s *Server) Register(mux *web.Mux) {
 	}
 	if s.Ledger.Log != nil {
 		s.registerLedger(mux)
+	}
+	if s.MCPTools != nil {
+		s.registerMCP(mux)
 	}
 }
 

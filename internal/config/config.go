@@ -76,6 +76,9 @@ type Config struct {
 	// wins), for usage accounting, budgets and the cost metrics. A model with no price
 	// costs 0.
 	Prices []Price `yaml:"prices"`
+	// MCPServers are the upstream MCP servers agents reach through Vigil, each at
+	// /mcp/{name}. See MCPServerConfig.
+	MCPServers []MCPServerConfig `yaml:"mcp_servers"`
 }
 
 // LogConfig configures logging. Logs never contain prompts, arguments, PII or secrets.
@@ -182,5 +185,6 @@ func (c *Config) Validate() error {
 	c.PolicyConfig.validate(&errs)
 	c.Oversight.validate(&errs)
 	c.validateProviders(&errs)
+	validateMCPServers(c.MCPServers, &errs)
 	return errs.orNil()
 }

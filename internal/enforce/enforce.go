@@ -465,7 +465,9 @@ func (p *Pipeline) recordRequest(ctx context.Context, f *Flight, typ string, tim
 		e.Body = f.Payload
 	}
 	t0 := p.now()
-	_, err := p.Ledger.Record(ctx, e)
+	// The record is evidence, also of calls whose caller went away (an MCP client
+	// cancelling a held call): it must not be lost because ctx ended.
+	_, err := p.Ledger.Record(context.WithoutCancel(ctx), e)
 	p.Metrics.step("ledger", p.now().Sub(t0))
 	if err != nil {
 		p.Metrics.failure("ledger")

@@ -40,6 +40,7 @@ func TestStore(t *testing.T) {
 			Usage:     db.Usage(),
 			Oversight: storetest.OversightStores{Approvals: db.Oversight(), Deliveries: db.Deliveries(), Users: db.Users()},
 			Attacker:  newAttacker(t, dsn),
+			MCPPins:   db.MCPPins(),
 		}
 	})
 }

@@ -35,6 +35,7 @@ func TestStore(t *testing.T) {
 			Usage:     db.Usage(),
 			Oversight: storetest.OversightStores{Approvals: db.Oversight(), Deliveries: db.Deliveries(), Users: db.Users()},
 			Attacker:  newAttacker(t, db.Path()),
+			MCPPins:   db.MCPPins(),
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/auth"
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/mcpproxy/pins"
 	"github.com/vigil-gateway/vigil/internal/pii"
 	"github.com/vigil-gateway/vigil/internal/policy"
 )
@@ -26,6 +27,8 @@ type Stores struct {
 	Oversight OversightStores
 	// Attacker has raw access to the same database, for the adversarial suite.
 	Attacker Attacker
+	// MCPPins are the MCP gateway's pinned tool definitions.
+	MCPPins pins.Store
 }
 
 // Run runs the whole suite. open MUST return stores over a new empty database each
@@ -39,4 +42,5 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 	t.Run("Oversight", func(t *testing.T) { testOversight(t, open(t).Oversight) })
 	t.Run("LedgerTampering", func(t *testing.T) { testLedgerTampering(t, open) })
+	t.Run("MCPPins", func(t *testing.T) { testMCPPins(t, open(t)) })
 }
