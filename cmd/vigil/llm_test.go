@@ -273,7 +273,7 @@ func TestLLMGatewayThroughMain(t *testing.T) {
 	if respEv[0].Attrs["request"] != reqEv[0].ID || respEv[0].Counts["cost.micros"] == 0 {
 		t.Errorf("response entry %+v; want it linked to its request, with cost", respEv[0])
 	}
-	resp, err := http.Get(r.m.URL() + "/metrics")
+	resp, err := getWithToken(r.m.URL()+"/metrics", adminToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,3 +117,13 @@ func errMessage(body map[string]any) string {
 	m, _ := e["message"].(string)
 	return m
 }
+
+// getWithToken is http.Get with a bearer token.
+func getWithToken(url, token string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return http.DefaultClient.Do(req)
+}

@@ -209,7 +209,7 @@ func TestApprovalsAPI(t *testing.T) {
 		t.Errorf("ledger: %d requests and %d decisions, want 3 and 4 (one per vote)", types[vigil.EventApprovalRequest], types[vigil.EventApprovalDecision])
 	}
 
-	resp, err := http.Get(base + "/metrics")
+	resp, err := getWithToken(base+"/metrics", adminToken)
 	if err != nil {
 		t.Fatal(err)
 	}

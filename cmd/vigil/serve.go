@@ -227,7 +227,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	(&api.Server{
 		Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy,
-		Ledger: api.LedgerAPI{Log: m.ledger, PublicTiles: cfg.Ledger.PublicTiles},
+		Ledger:  api.LedgerAPI{Log: m.ledger, PublicTiles: cfg.Ledger.PublicTiles},
+		Metrics: api.MetricsAPI{Handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}), Public: cfg.HTTP.PublicMetrics},
 	}).Register(mux)
 	if _, err = m.wireLLM(mux, pipeline, keys, modelPolicy(pol), registry); err != nil {
 		return err
@@ -240,7 +241,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", m.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
 	m.server.Handler = web.Middleware{Log: m.Log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: httpMetrics.observe}.Wrap(mux)
 
 	m.goBackground(func() {

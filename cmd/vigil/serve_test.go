@@ -223,7 +223,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 		}
 	}
 	call(t, "GET", m.URL()+"/healthz", "", nil)
-	resp, err := http.Get(m.URL() + "/metrics")
+	resp, err := getWithToken(m.URL()+"/metrics", adminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +231,10 @@ func TestHealthReadyMetrics(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(b), `vigil_http_requests_total{code="200",route="GET /healthz"}`) {
 		t.Errorf("metrics lack the request counter for /healthz:\n%.2000s", b)
+	}
+	// Metrics name agents and models: without a token they are refused by default.
+	if st, body := call(t, "GET", m.URL()+"/metrics", "", nil); st != 401 {
+		t.Errorf("GET /metrics without a token = %d %v, want 401", st, body)
 	}
 	// The database going away is reported by /readyz, not by a crash.
 	m.store.Close()

@@ -31,7 +31,33 @@ func gatewayPII(c config.PIIConfig, keys *keyring.Keyring, vault pii.Vault) (enf
 	if err != nil {
 		return nil, nil, err
 	}
-	return &piiMasker{e: e, restore: c.RestoreEnabled(), maskAnswers: c.MaskAnswers}, e, nil
+	m := &piiMasker{e: e, answers: e, restore: c.RestoreEnabled(), maskAnswers: c.MaskAnswers}
+	if c.MaskAnswers {
+		// An answer's own personal data is masked for the agent's user, not for a
+		// provider: a token there would be restored right back (tokens are for values
+		// that must come back). So answers use the same operators with tokenize
+		// turned into redact.
+		if m.answers, err = pii.New(answerOptions(opts)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return m, e, nil
+}
+
+// answerOptions are opts with every tokenize operator replaced by redact.
+func answerOptions(opts pii.Options) pii.Options {
+	if opts.Operator == pii.Tokenize || opts.Operator == "" {
+		opts.Operator = pii.Redact
+	}
+	ops := make(map[string]pii.Operator, len(opts.Operators))
+	for t, op := range opts.Operators {
+		if op == pii.Tokenize {
+			op = pii.Redact
+		}
+		ops[t] = op
+	}
+	opts.Operators = ops
+	return opts
 }
 
 // purgeVault drops expired tokenized values every interval until ctx ends.
@@ -56,7 +82,9 @@ func purgeVault(ctx context.Context, log *slog.Logger, v pii.Vault, every time.D
 // counting (PII an answer carries itself), optional masking of answers and restoring
 // of tokens — in that order, so restored values are never counted as the answer's own.
 type piiMasker struct {
-	e           *pii.Engine
+	e *pii.Engine
+	// answers masks the PII answers carry themselves (never tokenizing).
+	answers     *pii.Engine
 	restore     bool
 	maskAnswers bool
 }
@@ -84,7 +112,7 @@ func (m *piiMasker) InboundJSON(ctx context.Context, s enforce.Scope, doc []byte
 	}
 	sum := pii.Summarize(fs)
 	if m.maskAnswers && sum.Total() > 0 {
-		out, err := m.e.MaskJSON(ctx, scope(s), doc)
+		out, err := m.answers.MaskJSON(ctx, scope(s), doc)
 		if err != nil && !errors.Is(err, pii.ErrBlocked) {
 			return nil, sum, err
 		}
@@ -103,7 +131,7 @@ func (m *piiMasker) InboundJSON(ctx context.Context, s enforce.Scope, doc []byte
 func (m *piiMasker) InboundText(ctx context.Context, s enforce.Scope, text []byte) ([]byte, vigil.PIISummary, error) {
 	sum := pii.Summarize(m.e.ScanText(text))
 	if m.maskAnswers && sum.Total() > 0 {
-		out, err := m.e.MaskText(ctx, scope(s), text)
+		out, err := m.answers.MaskText(ctx, scope(s), text)
 		if err != nil && !errors.Is(err, pii.ErrBlocked) {
 			return nil, sum, err
 		}
@@ -123,7 +151,7 @@ func (m *piiMasker) InboundText(ctx context.Context, s enforce.Scope, text []byt
 func (m *piiMasker) InboundStream(ctx context.Context, s enforce.Scope) enforce.StreamFilter {
 	f := &piiStream{ctx: ctx}
 	if m.maskAnswers {
-		f.mask = m.e.NewStreamMasker(scope(s))
+		f.mask = m.answers.NewStreamMasker(scope(s))
 	} else {
 		f.e = m.e
 	}

@@ -86,3 +86,30 @@ func TestGatewayPIIBlockAndOff(t *testing.T) {
 		t.Error("mode off built a masker")
 	}
 }
+
+// TestGatewayPIIMasksAnswersWithoutRestoringThem: with mask_answers, the answer's own
+// personal data stays masked (tokenize becomes redact for answers), while tokens
+// minted for the request are still restored.
+func TestGatewayPIIMasksAnswersWithoutRestoringThem(t *testing.T) {
+	m := testMasker(t, config.PIIConfig{MaskAnswers: true})
+	ctx := context.Background()
+	sc := enforce.Scope{AgentID: "a1"}
+	out, _, err := m.MaskJSON(ctx, sc, []byte(`{"q":"mail jane.doe@example.org"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSuffix(strings.SplitN(string(out), "mail ", 2)[1], `"}`)
+	back, sum, err := m.InboundJSON(ctx, sc, []byte(`{"a":"done for `+tok+`; also bob.smith@example.com"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(back, []byte("jane.doe@example.org")) {
+		t.Errorf("the request's token was not restored: %s", back)
+	}
+	if bytes.Contains(back, []byte("bob.smith@")) || !bytes.Contains(back, []byte("<EMAIL_ADDRESS>")) {
+		t.Errorf("the answer's own email was not masked: %s", back)
+	}
+	if sum.Counts["EMAIL_ADDRESS"] != 1 {
+		t.Errorf("inbound summary = %v; want the answer's own email counted once", sum)
+	}
+}

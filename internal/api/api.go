@@ -54,6 +54,9 @@ type Server struct {
 	// open sessions.
 	MCPTools    MCPTools
 	MCPSessions func() []mcpproxy.SessionInfo
+
+	// Metrics, when its Handler is set, serves GET /metrics.
+	Metrics MetricsAPI
 }
 
 // Register adds the routes of the services that are set to mux. The registry's
@@ -80,6 +83,9 @@ func (s *Server) Register(mux *web.Mux) {
 	}
 	if s.MCPTools != nil {
 		s.registerMCP(mux)
+	}
+	if s.Metrics.Handler != nil {
+		s.registerMetrics(mux)
 	}
 }
 

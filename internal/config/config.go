@@ -99,6 +99,11 @@ type HTTPConfig struct {
 	// ReadHeaderTimeout bounds how long a client may take to send request headers.
 	// Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// PublicMetrics serves GET /metrics without a token. Default false: the metrics
+	// name agents, systems and models, so a scraper needs an admin, auditor or viewer
+	// token. /healthz and /readyz are always public (load balancers probe them; they
+	// reveal nothing).
+	PublicMetrics bool `yaml:"public_metrics"`
 }
 
 // Default returns the configuration used when no file is given.
