@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vigil-gateway/vigil/internal/config"
+	"github.com/vigil-gateway/vigil/internal/policy"
 )
 
 // runCLI runs one command line in-process against a gateway.
@@ -139,6 +140,14 @@ func TestExampleConfig(t *testing.T) {
 	m, _ := runMain(t, c)
 	if st, _ := call(t, "GET", m.URL()+"/healthz", "", nil); st != 200 {
 		t.Errorf("example config: healthz = %d", st)
+	}
+	// Its policy (named relative to the config file) is the live one.
+	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got := call(t, "GET", m.URL()+"/api/policy", adminToken, nil); got["version"] != policy.Version(src) {
+		t.Errorf("live policy = %v, want examples/policy.yaml (%s)", got["version"], policy.Version(src))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "vigil.db")); err != nil {
 		t.Error(err)

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +161,18 @@ func TestProviderValidation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLoadResolvesFilesRelativeToTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(path, []byte("data_dir: data\npolicy: p.yaml\npolicy_options: {shadow: /abs/c.yaml}\nmcp_servers:\n  - {name: fs, command: [x], dir: tools}\n"), 0o644)
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy != filepath.Join(dir, "p.yaml") || c.PolicyOptions.Shadow != "/abs/c.yaml" || c.MCPServers[0].Dir != filepath.Join(dir, "tools") || c.DataDir != "data" {
+		t.Errorf("paths = policy %q shadow %q dir %q data %q", c.Policy, c.PolicyOptions.Shadow, c.MCPServers[0].Dir, c.DataDir)
 	}
 }

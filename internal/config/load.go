@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -63,7 +64,26 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	c.resolvePaths(filepath.Dir(path))
 	return c, nil
+}
+
+// resolvePaths makes the files a configuration names relative to the file itself
+// (the policy, the shadow candidate, MCP servers' working directories), so a config
+// works from wherever vigil is started. data_dir stays relative to the working
+// directory, as the --data flag is.
+func (c *Config) resolvePaths(base string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	c.Policy = abs(c.Policy)
+	c.PolicyOptions.Shadow = abs(c.PolicyOptions.Shadow)
+	for i := range c.MCPServers {
+		c.MCPServers[i].Dir = abs(c.MCPServers[i].Dir)
+	}
 }
 
 // Parse is Load for bytes already read.

@@ -29,7 +29,8 @@ type MCPServerConfig struct {
 	// ends or Vigil shuts down.
 	Command []string `yaml:"command"`
 
-	// Dir is the working directory of the process. Default: Vigil's own.
+	// Dir is the working directory of the process, relative to this configuration
+	// file. Default: Vigil's own.
 	Dir string `yaml:"dir"`
 
 	// Env holds environment variables given to the process, literally. The process

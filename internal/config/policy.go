@@ -12,7 +12,7 @@ import "time"
 //	  usage_flush_interval: 1s
 type PolicyConfig struct {
 	// Policy is the policy file (see the "Policy format" in DESIGN.md and
-	// examples/policy.yaml), relative to the working directory. It is compiled at
+	// examples/policy.yaml), relative to this configuration file. It is compiled at
 	// start, and a policy that does not compile stops the start with every problem
 	// listed. Empty means the built-in policy: allow everything (usage is still
 	// counted and every decision recorded).
