@@ -304,8 +304,11 @@ func (p *Pipeline) Begin(ctx context.Context, c Call) (*Flight, error) {
 		switch {
 		case errors.Is(err, ErrBlocked):
 			f.Action.PII = sum
-			f.Decision = vigil.Decision{Effect: vigil.Deny, Rules: []string{"pii.block"},
-				Message: "the request carries personal data or a secret that this deployment blocks (" + strings.Join(sum.Types(), ", ") + "); remove it and retry"}
+			msg := "the request carries personal data or a secret that this deployment blocks (" + strings.Join(sum.Types(), ", ") + ")"
+			if vigil.ErrorCode(err) == vigil.EDENIED {
+				msg = vigil.ErrorMessage(err) // the masker names exactly the blocked types
+			}
+			f.Decision = vigil.Decision{Effect: vigil.Deny, Rules: []string{"pii.block"}, Message: msg + "; remove it and retry"}
 			p.recordRequest(ctx, f, types[0], timings, counts, nil, "")
 			p.Metrics.decision(f.Decision.Effect)
 			return nil, refuse(f, &vigil.Error{Code: vigil.EDENIED, Message: f.Decision.Message, Err: err})
