@@ -76,11 +76,14 @@ func (in *invocation) complain(format string, a ...any) error {
 	return errUsage
 }
 
+// apiHelp ends every admin command's --help: where it connects and with what.
+const apiHelp = "Talks to the gateway's admin API at --server (env VIGIL_URL) with the token in VIGIL_TOKEN."
+
 // errDone ends an apiCommand from its check without calling the API.
 var errDone = errors.New("done without the API")
 
 func (cmd apiCommand) run(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, cmd.name, cmd.usage, cmd.help)
+	fs := newFlags(env, cmd.name, cmd.usage, cmd.help+"\n"+apiHelp)
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}

@@ -31,7 +31,7 @@ func runHalt(ctx context.Context, env *Env, args []string) error {
 	return apiCommand{
 		name:  "halt",
 		usage: "--reason TEXT | --status",
-		help:  "Global kill switch: stop every agent at once, on every replica. New calls are refused with the reason,\npending approvals are cancelled and open streams and sessions closed, until `vigil resume-all`.\nWho, when and why go to the ledger. Needs a reviewer or admin VIGIL_TOKEN.",
+		help:  "Global kill switch: stop every agent at once, on every replica. New calls are refused with the reason,\npending approvals are cancelled and open streams and sessions closed, until `vigil resume-all`.\nWho, when and why go to the ledger. Needs a reviewer or admin token.",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&reason, "reason", "", "why (required; recorded and shown to every agent)")
 			fs.BoolVar(&status, "status", false, "only show whether Vigil is halted")

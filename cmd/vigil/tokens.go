@@ -10,7 +10,7 @@ import (
 )
 
 func runTokens(ctx context.Context, env *Env, args []string) error {
-	return dispatchAPI(ctx, env, "tokens", "Manage admin and role tokens for automation and the CLI (needs an admin VIGIL_TOKEN).", args,
+	return dispatchAPI(ctx, env, "tokens", "Manage admin and role tokens for automation and the CLI, through the admin API (needs an admin VIGIL_TOKEN).", args,
 		tokensCreate(), tokensList(), tokensRevoke())
 }
 

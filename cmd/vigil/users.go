@@ -14,7 +14,7 @@ import (
 )
 
 func runUsers(ctx context.Context, env *Env, args []string) error {
-	return dispatchAPI(ctx, env, "users", "Manage the people who sign in to the console (needs an admin VIGIL_TOKEN).", args,
+	return dispatchAPI(ctx, env, "users", "Manage the people who sign in to the console, through the admin API (needs an admin VIGIL_TOKEN).", args,
 		usersAdd(), usersList(), usersDisable(), usersEnable(), usersPasswd())
 }
 
