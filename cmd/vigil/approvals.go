@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -11,12 +13,8 @@ import (
 )
 
 func runApprovals(ctx context.Context, env *Env, args []string) error {
-	return dispatchVerbs(ctx, env, "approvals", "Review held agent calls through the admin API (needs a reviewer or admin VIGIL_TOKEN).", []verb{
-		{"list", "list approval requests (pending by default)", approvalsList},
-		{"get", "show one request with its context, arguments and votes", approvalsGet},
-		{"approve", "approve a request (optionally with edited arguments)", approvalsDecide("approve")},
-		{"deny", "deny a request, with a reason", approvalsDecide("deny")},
-	}, args)
+	return dispatchAPI(ctx, env, "approvals", "Review held agent calls through the admin API (needs a reviewer or admin VIGIL_TOKEN).", args,
+		approvalsList(), approvalsGet(), approvalsApprove(), approvalsDeny())
 }
 
 type approvalOut struct {
@@ -60,125 +58,119 @@ func (a approvalOut) approvals() string {
 	return fmt.Sprintf("%d/%d", n, max(1, a.Spec.Approvers))
 }
 
-func approvalsList(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "approvals list", "[--status STATUS] [--agent AGENT] [--system SYSTEM] [--limit N]",
-		"List approval requests, newest first. Pending ones by default; --status all lists every status.")
-	status := fs.String("status", "pending", "pending, approved, denied, expired, cancelled or all")
-	agent := fs.String("agent", "", "only requests of this `AGENT` (name or id)")
-	system := fs.String("system", "", "only requests of this AI `SYSTEM` (name or id)")
-	limit := fs.Int("limit", 50, "at most `N` requests")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	q := url.Values{}
-	if *status != "all" {
-		q.Set("status", *status)
-	}
-	if *agent != "" {
-		q.Set("agent", *agent)
-	}
-	if *system != "" {
-		q.Set("system", *system)
-	}
-	q.Set("limit", strconv.Itoa(*limit))
-	var raw json.RawMessage
-	if err := c.do(ctx, "GET", "/api/approvals?"+q.Encode(), nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.Stdout, raw)
-	}
-	var out struct{ Approvals []approvalOut }
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return err
-	}
-	rows := [][]string{}
-	for _, a := range out.Approvals {
-		when := a.ExpiresAt.Local().Format(time.DateTime)
-		if a.Status == "pending" {
-			when = "expires " + time.Until(a.ExpiresAt).Round(time.Second).String()
-		}
-		rows = append(rows, []string{a.ID, a.Status, a.Agent, a.System, a.subject(), strings.Join(a.Rules, ","), a.approvals(), when})
-	}
-	table(env.Stdout, []string{"ID", "STATUS", "AGENT", "SYSTEM", "ACTION", "RULES", "APPROVALS", "WHEN"}, rows)
-	return nil
-}
-
-func approvalsGet(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "approvals get", "ID", "Show one approval request as JSON: its context, arguments, votes and outcome.")
-	client, _ := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs, env, "approval id")
-	if err != nil {
-		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, "GET", "/api/approvals/"+url.PathEscape(id), nil, &raw); err != nil {
-		return err
-	}
-	return printJSON(env.Stdout, raw)
-}
-
-func approvalsDecide(action string) func(ctx context.Context, env *Env, args []string) error {
-	return func(ctx context.Context, env *Env, args []string) error {
-		usage, summary := "[--reason TEXT] [--args JSON] ID", "Approve a held call. With --args the call goes ahead with these arguments instead (recorded as an\nedited approval). Four-eyes rules need approvals from several different reviewers."
-		if action == "deny" {
-			usage, summary = "--reason TEXT ID", "Deny a held call. The reason is required: it goes to the ledger and back to the agent."
-		}
-		fs := newFlags(env, "approvals "+action, usage, summary)
-		reason := fs.String("reason", "", "why (required to deny; recorded in the ledger)")
-		var edited *string
-		if action == "approve" {
-			edited = fs.String("args", "", "edited arguments as a JSON object")
-		}
-		client, asJSON := clientFlags(fs, env)
-		if err := parse(fs, env, args); err != nil {
-			return err
-		}
-		id, err := oneArg(fs, env, "approval id")
-		if err != nil {
-			return err
-		}
-		body := map[string]any{"reason": *reason}
-		if edited != nil && *edited != "" {
-			var a map[string]any
-			if err := json.Unmarshal([]byte(*edited), &a); err != nil || a == nil {
-				fmt.Fprintf(env.Stderr, "vigil approvals approve: --args must be a JSON object\n")
-				return errUsage
+func approvalsList() apiCommand {
+	var status, agent, system string
+	var limit int
+	return apiCommand{
+		name:  "approvals list",
+		brief: "list approval requests (pending by default)",
+		usage: "[--status STATUS] [--agent AGENT] [--system SYSTEM] [--limit N]",
+		help:  "List approval requests, newest first. Pending ones by default; --status all lists every status.",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&status, "status", "pending", "pending, approved, denied, expired, cancelled or all")
+			fs.StringVar(&agent, "agent", "", "only requests of this `AGENT` (name or id)")
+			fs.StringVar(&system, "system", "", "only requests of this AI `SYSTEM` (name or id)")
+			fs.IntVar(&limit, "limit", 50, "at most `N` requests")
+		},
+		request: func(*invocation) (apiRequest, error) {
+			q := url.Values{}
+			if status != "all" {
+				q.Set("status", status)
 			}
-			body["args"] = a
-		}
-		c, err := client()
-		if err != nil {
-			return err
-		}
-		var raw json.RawMessage
-		if err := c.do(ctx, "POST", "/api/approvals/"+url.PathEscape(id)+"/"+action, body, &raw); err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, raw)
-		}
-		var a approvalOut
-		if err := json.Unmarshal(raw, &a); err != nil {
-			return err
-		}
-		if a.Status == "pending" {
-			fmt.Fprintf(env.Stdout, "Approval recorded; request %s still needs more approvals (%s).\n", a.ID, a.approvals())
-			return nil
-		}
-		fmt.Fprintf(env.Stdout, "Request %s is %s: %s may%s %s.\n", a.ID, a.Status, a.Agent, map[bool]string{true: "", false: " not"}[a.Status == "approved"], a.subject())
-		return nil
+			if agent != "" {
+				q.Set("agent", agent)
+			}
+			if system != "" {
+				q.Set("system", system)
+			}
+			q.Set("limit", strconv.Itoa(limit))
+			return apiRequest{method: "GET", path: apiPath("approvals") + "?" + q.Encode()}, nil
+		},
+		show: decoded(func(w io.Writer, _ []string, out struct{ Approvals []approvalOut }) {
+			rows := [][]string{}
+			for _, a := range out.Approvals {
+				when := a.ExpiresAt.Local().Format(time.DateTime)
+				if a.Status == "pending" {
+					when = "expires " + time.Until(a.ExpiresAt).Round(time.Second).String()
+				}
+				rows = append(rows, []string{a.ID, a.Status, a.Agent, a.System, a.subject(), strings.Join(a.Rules, ","), a.approvals(), when})
+			}
+			table(w, []string{"ID", "STATUS", "AGENT", "SYSTEM", "ACTION", "RULES", "APPROVALS", "WHEN"}, rows)
+		}),
 	}
+}
+
+func approvalsGet() apiCommand {
+	return apiCommand{
+		name:  "approvals get",
+		brief: "show one request with its context, arguments and votes",
+		usage: "ID",
+		help:  "Show one approval request as JSON: its context, arguments, votes and outcome.",
+		args:  one("approval id"),
+		request: func(in *invocation) (apiRequest, error) {
+			return apiRequest{method: "GET", path: apiPath("approvals", in.args[0])}, nil
+		},
+	}
+}
+
+func approvalsApprove() apiCommand {
+	var reason, edited string
+	var editedArgs map[string]any
+	return apiCommand{
+		name:  "approvals approve",
+		brief: "approve a request (optionally with edited arguments)",
+		usage: "[--reason TEXT] [--args JSON] ID",
+		help:  "Approve a held call. With --args the call goes ahead with these arguments instead (recorded as an\nedited approval). Four-eyes rules need approvals from several different reviewers.",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&reason, "reason", "", approvalReasonUsage)
+			fs.StringVar(&edited, "args", "", "edited arguments as a JSON object")
+		},
+		args: one("approval id"),
+		check: func(in *invocation) error {
+			if edited == "" {
+				return nil
+			}
+			if err := json.Unmarshal([]byte(edited), &editedArgs); err != nil || editedArgs == nil {
+				return in.complain("--args must be a JSON object")
+			}
+			return nil
+		},
+		request: func(in *invocation) (apiRequest, error) {
+			body := map[string]any{"reason": reason}
+			if editedArgs != nil {
+				body["args"] = editedArgs
+			}
+			return apiRequest{method: "POST", path: apiPath("approvals", in.args[0], "approve"), body: body}, nil
+		},
+		show: decoded(showDecision),
+	}
+}
+
+func approvalsDeny() apiCommand {
+	var reason string
+	return apiCommand{
+		name:  "approvals deny",
+		brief: "deny a request, with a reason",
+		usage: "--reason TEXT ID",
+		help:  "Deny a held call. The reason is required: it goes to the ledger and back to the agent.",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&reason, "reason", "", approvalReasonUsage)
+		},
+		args: one("approval id"),
+		request: func(in *invocation) (apiRequest, error) {
+			return apiRequest{method: "POST", path: apiPath("approvals", in.args[0], "deny"), body: map[string]any{"reason": reason}}, nil
+		},
+		show: decoded(showDecision),
+	}
+}
+
+const approvalReasonUsage = "why (required to deny; recorded in the ledger)"
+
+// showDecision prints the state of a request after a reviewer's decision.
+func showDecision(w io.Writer, _ []string, a approvalOut) {
+	if a.Status == "pending" {
+		fmt.Fprintf(w, "Approval recorded; request %s still needs more approvals (%s).\n", a.ID, a.approvals())
+		return
+	}
+	fmt.Fprintf(w, "Request %s is %s: %s may%s %s.\n", a.ID, a.Status, a.Agent, map[bool]string{true: "", false: " not"}[a.Status == "approved"], a.subject())
 }

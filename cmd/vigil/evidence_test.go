@@ -1,13 +1,10 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"image/png"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-gateway/vigil/internal/aims/bundletest"
 	"github.com/vigil-gateway/vigil/internal/config"
 )
 
@@ -149,7 +147,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, files := untar(t, archive)
+	names, files := bundletest.Unpack(t, archive)
 	for _, c := range []struct{ member, want string }{
 		{"soa.csv", "file soa.csv"},
 		{"policies.json", "file policies.json"},
@@ -181,7 +179,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 				b[i] ^= 0x02
 			}
 			p := filepath.Join(t.TempDir(), "tampered.tar.gz")
-			os.WriteFile(p, tarball(t, names, f), 0o644)
+			os.WriteFile(p, bundletest.Pack(t, names, f), 0o644)
 			code, _, errOut := runOffline(t, "evidence", "verify", "--key", key, p)
 			if code != 1 || !strings.Contains(errOut, "does NOT verify") || !strings.Contains(errOut, c.want) {
 				t.Errorf("verify after flipping a byte of %s: exit %d, %q; want exit 1 naming %q", c.member, code, errOut, c.want)
@@ -200,45 +198,6 @@ func TestEvidenceEndToEnd(t *testing.T) {
 
 	// The HTML report opens and reads well in Chromium.
 	screenshotReport(t, files["report.html"])
-}
-
-func untar(t *testing.T, archive []byte) ([]string, map[string][]byte) {
-	t.Helper()
-	gz, err := gzip.NewReader(bytes.NewReader(archive))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
-	var names []string
-	files := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return names, files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		names = append(names, h.Name)
-		files[h.Name] = b
-	}
-}
-
-func tarball(t *testing.T, names []string, files map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(files[n])
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
 }
 
 // screenshotReport opens the report from a file:// URL in headless Chromium (driven by

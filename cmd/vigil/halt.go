@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -25,59 +26,51 @@ func (h haltOut) String() string {
 }
 
 func runHalt(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "halt", "--reason TEXT | --status",
-		"Global kill switch: stop every agent at once, on every replica. New calls are refused with the reason,\npending approvals are cancelled and open streams and sessions closed, until `vigil resume-all`.\nWho, when and why go to the ledger. Needs a reviewer or admin VIGIL_TOKEN.")
-	reason := fs.String("reason", "", "why (required; recorded and shown to every agent)")
-	status := fs.Bool("status", false, "only show whether Vigil is halted")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "vigil halt: unexpected argument %q (quote the reason: --reason \"…\")\n", fs.Arg(0))
-		return errUsage
-	}
-	if !*status && *reason == "" {
-		fmt.Fprintln(env.Stderr, "vigil halt: --reason is required (or --status to look)")
-		return errUsage
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	method, body := "POST", any(map[string]string{"reason": *reason})
-	if *status {
-		method, body = "GET", nil
-	}
-	return haltCall(ctx, env, c, method, body, *asJSON)
+	var reason string
+	var status bool
+	return apiCommand{
+		name:  "halt",
+		usage: "--reason TEXT | --status",
+		help:  "Global kill switch: stop every agent at once, on every replica. New calls are refused with the reason,\npending approvals are cancelled and open streams and sessions closed, until `vigil resume-all`.\nWho, when and why go to the ledger. Needs a reviewer or admin token.",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&reason, "reason", "", "why (required; recorded and shown to every agent)")
+			fs.BoolVar(&status, "status", false, "only show whether Vigil is halted")
+		},
+		check: func(in *invocation) error {
+			if len(in.args) > 0 {
+				return in.complain("unexpected argument %q (quote the reason: --reason \"…\")", in.args[0])
+			}
+			if !status && reason == "" {
+				return in.complain("--reason is required (or --status to look)")
+			}
+			return nil
+		},
+		request: func(*invocation) (apiRequest, error) {
+			if status {
+				return apiRequest{method: "GET", path: apiPath("halt")}, nil
+			}
+			return apiRequest{method: "POST", path: apiPath("halt"), body: map[string]string{"reason": reason}}, nil
+		},
+		show: decoded(showHalt),
+	}.run(ctx, env, args)
 }
 
 func runResumeAll(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "resume-all", "[--reason TEXT]", "Lift the global halt: agents may act again (each still subject to its own suspension).")
-	reason := fs.String("reason", "", "why it is safe to resume (recorded)")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	return haltCall(ctx, env, c, "DELETE", map[string]string{"reason": *reason}, *asJSON)
+	var reason string
+	return apiCommand{
+		name:  "resume-all",
+		usage: "[--reason TEXT]",
+		help:  "Lift the global halt: agents may act again (each still subject to its own suspension).",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&reason, "reason", "", "why it is safe to resume (recorded)")
+		},
+		request: func(*invocation) (apiRequest, error) {
+			return apiRequest{method: "DELETE", path: apiPath("halt"), body: map[string]string{"reason": reason}}, nil
+		},
+		show: decoded(showHalt),
+	}.run(ctx, env, args)
 }
 
-func haltCall(ctx context.Context, env *Env, c *apiClient, method string, body any, asJSON bool) error {
-	var raw json.RawMessage
-	if err := c.do(ctx, method, "/api/halt", body, &raw); err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(env.Stdout, raw)
-	}
-	var h haltOut
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, h)
-	return nil
+func showHalt(w io.Writer, _ []string, h haltOut) {
+	fmt.Fprintln(w, h)
 }

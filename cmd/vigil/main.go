@@ -36,27 +36,29 @@ type command struct {
 	run     func(ctx context.Context, env *Env, args []string) error
 }
 
-// commands lists the subcommands in the order --help shows them.
+// commands lists the subcommands in the order --help shows them: the gateway, the
+// admin commands that act on it through its API, the offline tools, then the tools
+// for demos and development.
 func commands() []command {
 	return []command{
 		{"serve", "run the gateway", runServe},
-		{"agents", "create, list, suspend and resume agents; issue and rotate their keys", runAgents},
-		{"systems", "register and list AI systems; suspend a whole system", runSystems},
+		{"agents", "create, list, suspend and resume agents; rotate, list and revoke their keys", runAgents},
+		{"systems", "register, list and update AI systems; suspend and resume a whole system", runSystems},
 		{"tokens", "create, list and revoke admin and role tokens", runTokens},
-		{"records", "import and export ISO/IEC 42001 records as YAML; SoA, health checks, incidents", runRecords},
-		{"evidence", "export a signed evidence bundle for a period; verify one offline", runEvidence},
-		{"approvals", "list held calls; approve or deny them", runApprovals},
-		{"users", "add, list and disable the people who sign in to the console", runUsers},
-		{"halt", "global kill switch: stop every agent at once", runHalt},
+		{"users", "add, list, disable and enable console users; set their passwords", runUsers},
+		{"approvals", "list and show held calls; approve or deny them", runApprovals},
+		{"halt", "global kill switch: stop every agent at once, or show whether halted", runHalt},
 		{"resume-all", "lift the global halt", runResumeAll},
-		{"fake-provider", "run a deterministic stand-in for the OpenAI and Anthropic APIs (demo, tests)", runFakeProvider},
-		{"bench", "load-test the LLM gateway against the fake provider and report added latency", runBench},
 		{"mcp", "review pinned MCP tool definitions and approve changed ones; list MCP sessions", runMCP},
-		{"version", "print the version", runVersion},
-		{"pii", "scan or mask personal data and secrets (scan, mask)", runPII},
-		{"policy", "test and check policy files", runPolicy},
+		{"records", "ISO/IEC 42001 records as YAML; sign-offs, SoA, health checks, incidents", runRecords},
+		{"evidence", "export a signed evidence bundle for a period; verify one offline", runEvidence},
 		{"verify", "verify the tamper-evident ledger offline", runVerify},
 		{"ledger", "export the ledger for audit, print proofs", runLedger},
+		{"policy", "test and check policy files", runPolicy},
+		{"pii", "scan or mask personal data and secrets; measure detection accuracy", runPII},
+		{"fake-provider", "run a deterministic stand-in for the OpenAI and Anthropic APIs (demo, tests)", runFakeProvider},
+		{"bench", "load-test the LLM gateway against the fake provider and report added latency", runBench},
+		{"version", "print the version", runVersion},
 	}
 }
 
@@ -132,8 +134,12 @@ Usage:
 
 Commands:
 `)
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintf(w, `
 Run "vigil <command> --help" for a command's flags.

@@ -2,20 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
-	"net/url"
+	"io"
 )
 
 func runSystems(ctx context.Context, env *Env, args []string) error {
-	return dispatchVerbs(ctx, env, "systems", "Manage the AI systems agents act for, through the admin API (needs VIGIL_TOKEN).", []verb{
-		{"create", "register an AI system", systemsCreate},
-		{"list", "list AI systems", systemsList},
-		{"get", "show a system and its agents", systemsGet},
-		{"update", "set a system's purpose, owner or lifecycle stage", systemsUpdate},
-		{"suspend", "kill switch for every agent of a system", systemsStatus("suspend")},
-		{"resume", "let a suspended system's agents act again", systemsStatus("resume")},
-	}, args)
+	return dispatchAPI(ctx, env, "systems", "Manage the AI systems agents act for, through the admin API (needs VIGIL_TOKEN).", args,
+		systemsCreate(), systemsList(), systemsGet(), systemsUpdate(), systemsSuspend(), systemsResume())
 }
 
 type systemOut struct {
@@ -28,54 +22,58 @@ type systemOut struct {
 	Complete  bool   `json:"complete"`
 }
 
-func systemsCreate(ctx context.Context, env *Env, args []string) error {
-	return systemsWrite(ctx, env, args, "create")
+// systemFields are the flags systems create and update share; update sends them all
+// and the API leaves the empty ones alone.
+type systemFields struct{ purpose, owner, lifecycle string }
+
+func (f *systemFields) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.purpose, "purpose", "", "what the system is for (intended use)")
+	fs.StringVar(&f.owner, "owner", "", "the person or team accountable for the system")
+	fs.StringVar(&f.lifecycle, "lifecycle", "", "design, development, verification, deployment, operation or retired (default operation)")
 }
 
-func systemsUpdate(ctx context.Context, env *Env, args []string) error {
-	return systemsWrite(ctx, env, args, "update")
+func (f *systemFields) body() map[string]string {
+	return map[string]string{"purpose": f.purpose, "owner": f.owner, "lifecycle": f.lifecycle}
 }
 
-func systemsWrite(ctx context.Context, env *Env, args []string, verb string) error {
-	summary := "Register an AI system (the unit of the ISO/IEC 42001 inventory that agents belong to)."
-	if verb == "update" {
-		summary = "Set a system's purpose, owner or lifecycle stage; flags not given are left alone."
+const systemFieldsUsage = "[--purpose TEXT] [--owner WHO] [--lifecycle STAGE] NAME"
+
+func systemsCreate() apiCommand {
+	var f systemFields
+	return apiCommand{
+		name:  "systems create",
+		brief: "register an AI system",
+		usage: systemFieldsUsage,
+		help:  "Register an AI system (the unit of the ISO/IEC 42001 inventory that agents belong to).",
+		flags: f.register,
+		args:  one("system name"),
+		request: func(in *invocation) (apiRequest, error) {
+			body := f.body()
+			body["name"] = in.args[0]
+			return apiRequest{method: "POST", path: apiPath("systems"), body: body}, nil
+		},
+		show: decoded(showSystemRecord),
 	}
-	fs := newFlags(env, "systems "+verb, "[--purpose TEXT] [--owner WHO] [--lifecycle STAGE] NAME", summary)
-	purpose := fs.String("purpose", "", "what the system is for (intended use)")
-	owner := fs.String("owner", "", "the person or team accountable for the system")
-	lifecycle := fs.String("lifecycle", "", "design, development, verification, deployment, operation or retired (default operation)")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
+}
+
+func systemsUpdate() apiCommand {
+	var f systemFields
+	return apiCommand{
+		name:  "systems update",
+		brief: "set a system's purpose, owner or lifecycle stage",
+		usage: systemFieldsUsage,
+		help:  "Set a system's purpose, owner or lifecycle stage; flags not given are left alone.",
+		flags: f.register,
+		args:  one("system name"),
+		request: func(in *invocation) (apiRequest, error) {
+			return apiRequest{method: "PATCH", path: apiPath("systems", in.args[0]), body: f.body()}, nil
+		},
+		show: decoded(showSystemRecord),
 	}
-	name, err := oneArg(fs, env, "system name")
-	if err != nil {
-		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	method, path := "POST", "/api/systems"
-	body := map[string]string{"name": name, "purpose": *purpose, "owner": *owner, "lifecycle": *lifecycle}
-	if verb == "update" {
-		method, path = "PATCH", "/api/systems/"+url.PathEscape(name)
-		delete(body, "name")
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, method, path, body, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.Stdout, raw)
-	}
-	var s systemOut
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "System %s (id %s): lifecycle %s, %s.\n", s.Name, s.ID, s.Lifecycle, completeness(s.Complete))
-	return nil
+}
+
+func showSystemRecord(w io.Writer, _ []string, s systemOut) {
+	fmt.Fprintf(w, "System %s (id %s): lifecycle %s, %s.\n", s.Name, s.ID, s.Lifecycle, completeness(s.Complete))
 }
 
 func completeness(ok bool) string {
@@ -85,101 +83,73 @@ func completeness(ok bool) string {
 	return "record incomplete (set --owner and --purpose)"
 }
 
-func systemsList(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "systems list", "", "List AI systems.")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
+func systemsList() apiCommand {
+	return apiCommand{
+		name:  "systems list",
+		brief: "list AI systems",
+		help:  "List AI systems.",
+		request: func(*invocation) (apiRequest, error) {
+			return apiRequest{method: "GET", path: apiPath("systems")}, nil
+		},
+		show: decoded(func(w io.Writer, _ []string, out struct{ Systems []systemOut }) {
+			rows := [][]string{}
+			for _, s := range out.Systems {
+				complete := "yes"
+				if !s.Complete {
+					complete = "no"
+				}
+				rows = append(rows, []string{s.Name, s.Status, s.Lifecycle, s.Owner, complete, s.ID})
+			}
+			table(w, []string{"NAME", "STATUS", "LIFECYCLE", "OWNER", "COMPLETE", "ID"}, rows)
+		}),
 	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, "GET", "/api/systems", nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.Stdout, raw)
-	}
-	var out struct{ Systems []systemOut }
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return err
-	}
-	rows := [][]string{}
-	for _, s := range out.Systems {
-		complete := "yes"
-		if !s.Complete {
-			complete = "no"
-		}
-		rows = append(rows, []string{s.Name, s.Status, s.Lifecycle, s.Owner, complete, s.ID})
-	}
-	table(env.Stdout, []string{"NAME", "STATUS", "LIFECYCLE", "OWNER", "COMPLETE", "ID"}, rows)
-	return nil
 }
 
-func systemsGet(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "systems get", "NAME|ID", "Show an AI system and its agents as JSON.")
-	client, _ := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
+func systemsGet() apiCommand {
+	return apiCommand{
+		name:  "systems get",
+		brief: "show a system and its agents",
+		usage: "NAME|ID",
+		help:  "Show an AI system and its agents as JSON.",
+		args:  one("system name or id"),
+		request: func(in *invocation) (apiRequest, error) {
+			return apiRequest{method: "GET", path: apiPath("systems", in.args[0])}, nil
+		},
 	}
-	name, err := oneArg(fs, env, "system name or id")
-	if err != nil {
-		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, "GET", "/api/systems/"+url.PathEscape(name), nil, &raw); err != nil {
-		return err
-	}
-	return printJSON(env.Stdout, raw)
 }
 
-func systemsStatus(action string) func(ctx context.Context, env *Env, args []string) error {
-	return func(ctx context.Context, env *Env, args []string) error {
-		summary := "Resume a suspended AI system."
-		usage := "NAME|ID"
-		if action == "suspend" {
-			summary = "Suspend every agent of an AI system at once (kill switch), with a reason recorded in the ledger."
-			usage = "--reason TEXT NAME|ID"
-		}
-		fs := newFlags(env, "systems "+action, usage, summary)
-		reason := new(string)
-		if action == "suspend" {
-			reason = fs.String("reason", "", "why (required; shown to the agents and recorded)")
-		}
-		client, asJSON := clientFlags(fs, env)
-		if err := parse(fs, env, args); err != nil {
-			return err
-		}
-		name, err := oneArg(fs, env, "system name or id")
-		if err != nil {
-			return err
-		}
-		c, err := client()
-		if err != nil {
-			return err
-		}
-		var body any
-		if action == "suspend" {
-			body = map[string]string{"reason": *reason}
-		}
-		var raw json.RawMessage
-		if err := c.do(ctx, "POST", "/api/systems/"+url.PathEscape(name)+"/"+action, body, &raw); err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, raw)
-		}
-		var s systemOut
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "System %s is %s.\n", s.Name, s.Status)
-		return nil
+func systemsSuspend() apiCommand {
+	var reason string
+	return apiCommand{
+		name:  "systems suspend",
+		brief: "kill switch for every agent of a system",
+		usage: "--reason TEXT NAME|ID",
+		help:  "Suspend every agent of an AI system at once (kill switch), with a reason recorded in the ledger.",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&reason, "reason", "", "why (required; shown to the agents and recorded)")
+		},
+		args: one("system name or id"),
+		request: func(in *invocation) (apiRequest, error) {
+			return apiRequest{method: "POST", path: apiPath("systems", in.args[0], "suspend"), body: map[string]string{"reason": reason}}, nil
+		},
+		show: decoded(showSystemStatus),
 	}
+}
+
+func systemsResume() apiCommand {
+	return apiCommand{
+		name:  "systems resume",
+		brief: "let a suspended system's agents act again",
+		usage: "NAME|ID",
+		help:  "Resume a suspended AI system.",
+		args:  one("system name or id"),
+		request: func(in *invocation) (apiRequest, error) {
+			return apiRequest{method: "POST", path: apiPath("systems", in.args[0], "resume")}, nil
+		},
+		show: decoded(showSystemStatus),
+	}
+}
+
+func showSystemStatus(w io.Writer, _ []string, s systemOut) {
+	fmt.Fprintf(w, "System %s is %s.\n", s.Name, s.Status)
 }

@@ -3,11 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 
@@ -15,13 +14,8 @@ import (
 )
 
 func runUsers(ctx context.Context, env *Env, args []string) error {
-	return dispatchVerbs(ctx, env, "users", "Manage the people who sign in to the console (needs an admin VIGIL_TOKEN).", []verb{
-		{"add", "add a user with roles and a password", usersAdd},
-		{"list", "list users", usersList},
-		{"disable", "stop a user signing in and end their sessions", usersDisabled(true)},
-		{"enable", "let a disabled user sign in again", usersDisabled(false)},
-		{"passwd", "set a user's password (ends their sessions)", usersPasswd},
-	}, args)
+	return dispatchAPI(ctx, env, "users", "Manage the people who sign in to the console, through the admin API (needs an admin VIGIL_TOKEN).", args,
+		usersAdd(), usersList(), usersDisable(), usersEnable(), usersPasswd())
 }
 
 // roleFlag collects repeated --role flags.
@@ -78,131 +72,115 @@ type userOut struct {
 	Disabled bool     `json:"disabled"`
 }
 
-func usersAdd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "users add", "--role ROLE [--role ROLE]... [--password-stdin] NAME",
-		"Add a person who signs in to the console. Roles: admin, reviewer (decide approvals, use the kill switch),\nauditor (read everything), viewer (read-only). The password is asked for twice, or read from stdin;\nit is stored as an argon2id hash.")
+func usersAdd() apiCommand {
 	var roles roleFlag
-	fs.Var(&roles, "role", "a `ROLE` to grant (repeatable; required)")
-	stdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
-	}
-	name, err := oneArg(fs, env, "user name")
-	if err != nil {
-		return err
-	}
-	if len(roles) == 0 {
-		fmt.Fprintln(env.Stderr, "vigil users add: --role is required (e.g. --role reviewer)")
-		return errUsage
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	password, err := readPassword(env, *stdin)
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, "POST", "/api/users", map[string]any{"name": name, "roles": roles, "password": password}, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.Stdout, raw)
-	}
-	var u userOut
-	if err := json.Unmarshal(raw, &u); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "Added user %s (%s). They can sign in to the console now.\n", u.Name, strings.Join(u.Roles, ", "))
-	return nil
-}
-
-func usersList(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "users list", "", "List the console's users and their roles.")
-	client, asJSON := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
-	}
-	c, err := client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, "GET", "/api/users", nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.Stdout, raw)
-	}
-	var out struct{ Users []userOut }
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return err
-	}
-	rows := [][]string{}
-	for _, u := range out.Users {
-		state := "active"
-		if u.Disabled {
-			state = "disabled"
-		}
-		rows = append(rows, []string{u.Name, strings.Join(u.Roles, ","), state, u.ID})
-	}
-	table(env.Stdout, []string{"NAME", "ROLES", "STATE", "ID"}, rows)
-	return nil
-}
-
-func usersDisabled(disable bool) func(ctx context.Context, env *Env, args []string) error {
-	action, summary := "enable", "Let a disabled user sign in again."
-	if disable {
-		action, summary = "disable", "Stop a user signing in and end their sessions at once. Users are never deleted: the ledger names them."
-	}
-	return func(ctx context.Context, env *Env, args []string) error {
-		fs := newFlags(env, "users "+action, "NAME|ID", summary)
-		client, _ := clientFlags(fs, env)
-		if err := parse(fs, env, args); err != nil {
-			return err
-		}
-		name, err := oneArg(fs, env, "user name or id")
-		if err != nil {
-			return err
-		}
-		c, err := client()
-		if err != nil {
-			return err
-		}
-		var u userOut
-		if err := c.do(ctx, "POST", "/api/users/"+url.PathEscape(name)+"/"+action, nil, &u); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "User %s is %sd.\n", u.Name, action)
-		return nil
+	var stdin bool
+	return apiCommand{
+		name:  "users add",
+		brief: "add a user with roles and a password",
+		usage: "--role ROLE [--role ROLE]... [--password-stdin] NAME",
+		help:  "Add a person who signs in to the console. Roles: admin, reviewer (decide approvals, use the kill switch),\nauditor (read everything), viewer (read-only). The password is asked for twice, or read from stdin;\nit is stored as an argon2id hash.",
+		flags: func(fs *flag.FlagSet) {
+			fs.Var(&roles, "role", "a `ROLE` to grant (repeatable; required)")
+			fs.BoolVar(&stdin, "password-stdin", false, "read the password from the first line of stdin")
+		},
+		args: one("user name"),
+		check: func(in *invocation) error {
+			if len(roles) == 0 {
+				return in.complain("--role is required (e.g. --role reviewer)")
+			}
+			return nil
+		},
+		request: func(in *invocation) (apiRequest, error) {
+			password, err := readPassword(in.env, stdin)
+			if err != nil {
+				return apiRequest{}, err
+			}
+			return apiRequest{method: "POST", path: apiPath("users"), body: map[string]any{"name": in.args[0], "roles": roles, "password": password}}, nil
+		},
+		show: decoded(func(w io.Writer, _ []string, u userOut) {
+			fmt.Fprintf(w, "Added user %s (%s). They can sign in to the console now.\n", u.Name, strings.Join(u.Roles, ", "))
+		}),
 	}
 }
 
-func usersPasswd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "users passwd", "[--password-stdin] NAME|ID", "Set a user's password. Their sessions end at once.")
-	stdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	client, _ := clientFlags(fs, env)
-	if err := parse(fs, env, args); err != nil {
-		return err
+func usersList() apiCommand {
+	return apiCommand{
+		name:  "users list",
+		brief: "list users",
+		help:  "List the console's users and their roles.",
+		request: func(*invocation) (apiRequest, error) {
+			return apiRequest{method: "GET", path: apiPath("users")}, nil
+		},
+		show: decoded(func(w io.Writer, _ []string, out struct{ Users []userOut }) {
+			rows := [][]string{}
+			for _, u := range out.Users {
+				state := "active"
+				if u.Disabled {
+					state = "disabled"
+				}
+				rows = append(rows, []string{u.Name, strings.Join(u.Roles, ","), state, u.ID})
+			}
+			table(w, []string{"NAME", "ROLES", "STATE", "ID"}, rows)
+		}),
 	}
-	name, err := oneArg(fs, env, "user name or id")
-	if err != nil {
-		return err
+}
+
+func usersDisable() apiCommand {
+	return apiCommand{
+		name:  "users disable",
+		brief: "stop a user signing in and end their sessions",
+		usage: "NAME|ID",
+		help:  "Stop a user signing in and end their sessions at once. Users are never deleted: the ledger names them.",
+		args:  one("user name or id"),
+		request: func(in *invocation) (apiRequest, error) {
+			return apiRequest{method: "POST", path: apiPath("users", in.args[0], "disable")}, nil
+		},
+		show: decoded(func(w io.Writer, _ []string, u userOut) {
+			fmt.Fprintf(w, "User %s is disabled.\n", u.Name)
+		}),
+		showAlways: true,
 	}
-	c, err := client()
-	if err != nil {
-		return err
+}
+
+func usersEnable() apiCommand {
+	return apiCommand{
+		name:  "users enable",
+		brief: "let a disabled user sign in again",
+		usage: "NAME|ID",
+		help:  "Let a disabled user sign in again.",
+		args:  one("user name or id"),
+		request: func(in *invocation) (apiRequest, error) {
+			return apiRequest{method: "POST", path: apiPath("users", in.args[0], "enable")}, nil
+		},
+		show: decoded(func(w io.Writer, _ []string, u userOut) {
+			fmt.Fprintf(w, "User %s is enabled.\n", u.Name)
+		}),
+		showAlways: true,
 	}
-	password, err := readPassword(env, *stdin)
-	if err != nil {
-		return err
+}
+
+func usersPasswd() apiCommand {
+	var stdin bool
+	return apiCommand{
+		name:  "users passwd",
+		brief: "set a user's password (ends their sessions)",
+		usage: "[--password-stdin] NAME|ID",
+		help:  "Set a user's password. Their sessions end at once.",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&stdin, "password-stdin", false, "read the password from the first line of stdin")
+		},
+		args: one("user name or id"),
+		request: func(in *invocation) (apiRequest, error) {
+			password, err := readPassword(in.env, stdin)
+			if err != nil {
+				return apiRequest{}, err
+			}
+			return apiRequest{method: "PATCH", path: apiPath("users", in.args[0]), body: map[string]any{"password": password}}, nil
+		},
+		show: decoded(func(w io.Writer, _ []string, u userOut) {
+			fmt.Fprintf(w, "Password of %s changed; their sessions have ended.\n", u.Name)
+		}),
+		showAlways: true,
 	}
-	var u userOut
-	if err := c.do(ctx, "PATCH", "/api/users/"+url.PathEscape(name), map[string]any{"password": password}, &u); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "Password of %s changed; their sessions have ended.\n", u.Name)
-	return nil
 }

@@ -1,9 +1,7 @@
 package aims_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-gateway/vigil/internal/aims"
+	"github.com/vigil-gateway/vigil/internal/aims/bundletest"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -56,45 +55,6 @@ func bundle(t *testing.T) (*env, []byte) {
 	return e, buf.Bytes()
 }
 
-func members(t *testing.T, archive []byte) (names []string, files map[string][]byte) {
-	t.Helper()
-	gz, err := gzip.NewReader(bytes.NewReader(archive))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
-	files = map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		names = append(names, h.Name)
-		files[h.Name] = b
-	}
-	return names, files
-}
-
-func repack(t *testing.T, names []string, files map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(files[n])
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
-}
-
 func verify(t *testing.T, archive []byte, key string) *aims.BundleReport {
 	t.Helper()
 	rep, err := aims.VerifyBundle(bytes.NewReader(archive), aims.VerifyOptions{PublicKey: key})
@@ -113,7 +73,7 @@ func TestBundleVerifies(t *testing.T) {
 	if !rep.KeyPinned || rep.Entries < 20 || rep.Checkpoints < 5 || rep.Origin != e.opts.Origin {
 		t.Errorf("report = %+v", rep)
 	}
-	names, files := members(t, archive)
+	names, files := bundletest.Unpack(t, archive)
 	for _, want := range []string{aims.ManifestFile, aims.ReportFile, "soa.json", "soa.csv", "inventory.json", "policies.json", "risks.json",
 		"impact-assessments.json", "incidents.json", "health-history.json", "audits.json", "reviews.json", "metrics.json",
 		aims.CheckpointsFile, aims.ConsistencyFile, aims.EntriesFile, aims.PublicKeyFile} {
@@ -143,7 +103,7 @@ func TestBundleVerifies(t *testing.T) {
 
 func TestBundleTamperingIsNamed(t *testing.T) {
 	e, archive := bundle(t)
-	names, files := members(t, archive)
+	names, files := bundletest.Unpack(t, archive)
 	flip := func(name string, at func(b []byte) int) func() []byte {
 		return func() []byte {
 			f := map[string][]byte{}
@@ -152,7 +112,7 @@ func TestBundleTamperingIsNamed(t *testing.T) {
 			}
 			b := f[name]
 			b[at(b)] ^= 0x01
-			return repack(t, names, f)
+			return bundletest.Pack(t, names, f)
 		}
 	}
 	middle := func(b []byte) int { return len(b) / 2 }
@@ -176,14 +136,14 @@ func TestBundleTamperingIsNamed(t *testing.T) {
 					keep = append(keep, n)
 				}
 			}
-			return repack(t, keep, files)
+			return bundletest.Pack(t, keep, files)
 		}, []string{"file risks.json", "missing"}},
 		{"added member", func() []byte {
 			f := map[string][]byte{"extra.json": []byte("{}")}
 			for k, v := range files {
 				f[k] = v
 			}
-			return repack(t, append(append([]string{}, names...), "extra.json"), f)
+			return bundletest.Pack(t, append(append([]string{}, names...), "extra.json"), f)
 		}, []string{"file extra.json", "not in the signed manifest"}},
 		{"archive byte", func() []byte {
 			b := bytes.Clone(archive)
