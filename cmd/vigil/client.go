@@ -324,7 +324,7 @@ type verb struct {
 // dispatchVerbs runs "vigil NOUN VERB args" with verbs, and answers "vigil NOUN",
 // "--help" and unknown verbs with the list of verbs.
 func dispatchVerbs(ctx context.Context, env *Env, noun, summary string, verbs []verb, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
 		w := env.Stdout
 		if len(args) == 0 {
 			w = env.Stderr

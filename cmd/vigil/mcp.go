@@ -138,7 +138,7 @@ func mcpApprove() apiCommand {
 			return apiRequest{method: "POST", path: path + "/approve", body: map[string]string{"hash": hash}}, nil
 		},
 		show: func(w io.Writer, args []string, _ json.RawMessage) error {
-			fmt.Fprintf(w, "approved %s/%s at %s\n", args[0], args[1], short(hash))
+			fmt.Fprintf(w, "Approved %s/%s at %s.\n", args[0], args[1], short(hash))
 			return nil
 		},
 	}

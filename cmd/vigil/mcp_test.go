@@ -135,7 +135,7 @@ rules:
 			t.Errorf("approve with %v = %d %v, want %d", c.body, st, body, c.status)
 		}
 	}
-	if code, out, errOut := runCLI(t, base, "mcp", "approve", "everything", "get-sum"); code != 0 || !strings.Contains(out, "approved everything/get-sum") {
+	if code, out, errOut := runCLI(t, base, "mcp", "approve", "everything", "get-sum"); code != 0 || !strings.Contains(out, "Approved everything/get-sum") {
 		t.Fatalf("vigil mcp approve: %d %q %q", code, out, errOut)
 	}
 	out = mcptest.TSClient(t, dir, url, key, mcptest.Op("list"), tsCall("get-sum", map[string]any{"a": 1, "b": 2}),
