@@ -49,11 +49,11 @@ policy-test: ## run the example policy's tests (vigil policy test examples/polic
 .PHONY: test-oversight
 test-oversight: test-deps ## human oversight: stores, service, two replicas on PostgreSQL, the console in Chromium
 	$(GO) test -race -count=1 ./internal/oversight/ ./internal/notify/ ./internal/store/... && \
-	$(GO) test -race -count=1 -run 'Approvals|KillSwitch|Oversight|Console|Webhooks|TwoReplicas' ./cmd/vigil/
+	$(GO) test -race -count=1 -run 'Approvals|KillSwitch|Oversight|Console|Webhooks|TwoReplicas|InChromium' ./cmd/vigil/
 
 .PHONY: screenshots
-screenshots: test-deps ## run the Chromium console test and keep its screenshots in ./tmp/screenshots
-	mkdir -p tmp/screenshots && VIGIL_TEST_ARTIFACTS=$(CURDIR)/tmp/screenshots $(GO) test -count=1 -run TestConsoleInChromium -v ./cmd/vigil/
+screenshots: test-deps ## run the Chromium tests (console, held MCP call) and keep their screenshots in ./tmp/screenshots
+	mkdir -p tmp/screenshots && VIGIL_TEST_ARTIFACTS=$(CURDIR)/tmp/screenshots $(GO) test -count=1 -run InChromium -v ./cmd/vigil/
 
 .PHONY: loadtest
 loadtest: build ## load-test the LLM gateway: Vigil vs the fake provider directly (throughput, added latency, RSS)

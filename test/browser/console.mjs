@@ -5,7 +5,7 @@
 // Environment: VIGIL_URL, VIGIL_USER, VIGIL_PASSWORD, SHOTS (a directory for
 // screenshots), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from "playwright-core";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -21,7 +21,8 @@ function expect(cond, what) {
   if (!cond) throw new Error("expectation failed: " + what);
 }
 
-const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "vigil-chromium-")), {
+const profile = mkdtempSync(join(tmpdir(), "vigil-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
   viewport: { width: 1100, height: 900 },
@@ -84,4 +85,5 @@ try {
   say("DONE");
 } finally {
   await context.close();
+  rmSync(profile, { recursive: true, force: true });
 }

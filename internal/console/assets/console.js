@@ -57,11 +57,27 @@ async function refreshCard(id) {
   tick();
 }
 
+// resync brings the pending list up to date when the live stream (re)opens: a request
+// raised or decided while the stream was not open (between the page's render and its
+// first connection, or during a reconnect) sent its event to nobody on this page.
+async function resync() {
+  const pending = document.getElementById("pending");
+  if (!pending) return;
+  const res = await fetch("/approvals", { credentials: "same-origin" });
+  if (!res.ok) return;
+  const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+  const ids = (root) => new Set(root ? [...root.querySelectorAll(".card")].map((c) => c.dataset.id) : []);
+  const now = ids(doc.getElementById("pending"));
+  const shown = ids(pending);
+  for (const id of now) if (!shown.has(id)) refreshCard(id);
+  for (const id of shown) if (!now.has(id)) refreshCard(id);
+}
+
 function connect() {
   const live = document.getElementById("live");
   if (!live || !window.EventSource) return;
   const es = new EventSource("/events");
-  es.onopen = () => { live.dataset.state = "open"; live.textContent = "live"; };
+  es.onopen = () => { live.dataset.state = "open"; live.textContent = "live"; resync().catch(() => {}); };
   es.onerror = () => { live.dataset.state = "closed"; live.textContent = "reconnecting"; };
   es.addEventListener("approval", (e) => {
     const n = JSON.parse(e.data);
