@@ -141,9 +141,9 @@ rules:
 		if card.Navigations != 0 {
 			t.Errorf("the held call appeared after %d page loads, want it live over server-sent events", card.Navigations)
 		}
-		for _, w := range append([]string{"books-bot", "owned by alice", "finance", "via mcp",
+		for _, w := range append([]string{"books-bot", "owned by alice", "finance", "via MCP tools/call",
 			"ledger-tools-need-a-reviewer", "Book-keeping tools run only after a reviewer", "1 approvals · role reviewer",
-			"session " + cs.ID(), "left"}, wants...) {
+			"MCP session " + cs.ID()[:8], "expires in"}, wants...) {
 			if !strings.Contains(card.Text, w) {
 				t.Errorf("the card does not show %q:\n%s", w, card.Text)
 			}
@@ -156,7 +156,10 @@ rules:
 	// 1. get-sum is held; the reviewer approves it in the page; the client gets the sum.
 	sum := callHeld("sum-1", "get-sum", map[string]any{"a": 250, "b": 17})
 	card := parse(b.next("SEEN"))
-	shows(card, "books-bot wants everything/get-sum", `"a": 250`, `"b": 17`)
+	// server-everything declares get-sum read-only, not destructive, idempotent and
+	// closed-world; the card says so, and whose claim that is.
+	shows(card, "books-bot wants to call tool get-sum on MCP server everything", "read-only", "closed world",
+		"declared by the MCP server, not verified", `"a": 250`, `"b": 17`)
 	// The client is held, and is told so by progress on its own token, naming the
 	// approval the reviewer is looking at.
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -180,8 +183,8 @@ rules:
 	}
 	b.say("APPROVE " + card.ID + " checked against the invoice")
 	decided := parse(b.next("APPROVED"))
-	if !strings.Contains(decided.Text, "approved by user:dana") || !strings.Contains(decided.Text, "checked against the invoice") {
-		t.Errorf("the decided card reads:\n%s", decided.Text)
+	if !strings.Contains(decided.Text, "Approved by dana") || strings.Count(decided.Text, "checked against the invoice") != 1 {
+		t.Errorf("the decided card should name the reviewer and give the reason once; it reads:\n%s", decided.Text)
 	}
 	r := done(sum)
 	if r.res.IsError || text(r.res) != "The sum of 250 and 17 is 267." {
@@ -210,11 +213,11 @@ rules:
 	if card.ID == approved {
 		t.Fatalf("the page shows the approved request %s as pending again", approved)
 	}
-	shows(card, "books-bot wants everything/echo", `"message": "book 4,000 EUR to supplier 7731"`)
+	shows(card, "books-bot wants to call tool echo on MCP server everything", `"message": "book 4,000 EUR to supplier 7731"`)
 	b.say("DENY " + card.ID + " supplier 7731 is not on the approved list")
 	decided = parse(b.next("DENIED"))
-	if !strings.Contains(decided.Text, "denied by user:dana") || !strings.Contains(decided.Text, "supplier 7731 is not on the approved list") {
-		t.Errorf("the decided card reads:\n%s", decided.Text)
+	if !strings.Contains(decided.Text, "Denied by dana") || strings.Count(decided.Text, "supplier 7731 is not on the approved list") != 1 {
+		t.Errorf("the decided card should name the reviewer and give the reason once; it reads:\n%s", decided.Text)
 	}
 	r = done(echo)
 	if !r.res.IsError || !strings.Contains(text(r.res), "a reviewer denied this call: supplier 7731 is not on the approved list") {
@@ -224,7 +227,7 @@ rules:
 	b.say("END")
 	b.next("DONE")
 	b.wait()
-	for _, f := range []string{"mcp-pending-1.png", "mcp-decided-1.png", "mcp-pending-2.png", "mcp-decided-2.png"} {
+	for _, f := range []string{"mcp-pending-1.png", "mcp-decided-1.png", "mcp-connecting.png", "mcp-pending-2.png", "mcp-decided-2.png"} {
 		if fi, err := os.Stat(filepath.Join(shots, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("screenshot %s missing: %v", f, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-gateway/vigil/internal/oversight"
+	"github.com/vigil-gateway/vigil/internal/vigil"
 )
 
 // chromiumPath is Debian's chromium, which scripts/test-deps.sh installs.
@@ -176,7 +177,10 @@ func TestConsoleInChromium(t *testing.T) {
 	next := b.next
 
 	next("SIGNED_IN")
-	ch := holding(t, m, held(agent, nil))
+	// The first call's tool declares a title and MCP's hints, which the card shows.
+	first := held(agent, nil)
+	first.Tool.Annotations = vigil.ToolAnnotations{Title: "Refund an order", DestructiveHint: true, OpenWorldHint: true}
+	ch := holding(t, m, first)
 	id := pendingID(t, m)
 	if seen := next("SEEN"); seen != id {
 		t.Errorf("the page showed request %q, want %q", seen, id)

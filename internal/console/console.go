@@ -82,26 +82,10 @@ func New(opts Options) (*Console, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Console{opts: opts, pages: map[string]*template.Template{}, limiter: newLimiter(), closed: make(chan struct{})}
-	funcs := template.FuncMap{"json": prettyJSON, "subject": oversight.Request.Subject, "ts": timestamp, "ago": c.ago, "left": c.left, "approvals": approvalsSoFar,
-		"cardOf": func(r oversight.Request, csrf string, u *vigil.Actor) cardData {
-			d := cardData{Request: r, CSRF: csrf}
-			if u != nil {
-				d.User = *u
-			}
-			return d
-		}}
-	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/card.html")
-	if err != nil {
-		return nil, fmt.Errorf("console: couldn't parse templates: %w", err)
-	}
-	c.card = base.Lookup("card")
-	for _, page := range []string{"signin", "approvals", "approval", "killswitch", "notfound"} {
-		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+page+".html")
-		if err != nil {
-			return nil, fmt.Errorf("console: couldn't parse %s: %w", page, err)
-		}
-		c.pages[page] = t
+	c := &Console{opts: opts, limiter: newLimiter(), closed: make(chan struct{})}
+	var err error
+	if c.pages, c.card, err = parseTemplates(opts.Now); err != nil {
+		return nil, err
 	}
 	assets, err := fs.Sub(assetFS, "assets")
 	if err != nil {
@@ -127,6 +111,36 @@ func New(opts Options) (*Console, error) {
 	cop := http.NewCrossOriginProtection()
 	c.handler = c.secure(cop.Handler(c.notFound(mux)))
 	return c, nil
+}
+
+// parseTemplates parses the pages, each with the layout and the card, and returns
+// them by name with the card alone (for live fragments). now is the clock relative
+// times are measured from.
+func parseTemplates(now func() time.Time) (map[string]*template.Template, *template.Template, error) {
+	funcs := template.FuncMap{"json": prettyJSON, "subject": oversight.Request.Subject, "ts": timestamp, "approvals": approvalsSoFar,
+		"exact": exact, "rel": func(t time.Time) string { return relative(t, now()) }, "expiresIn": func(t time.Time) string { return expiresIn(t, now()) },
+		"who": who, "isSystem": isSystem, "describe": describe, "via": via, "sessionKind": sessionKind, "shortID": shortID,
+		"earlierVotes": earlierVotes,
+		"cardOf": func(r oversight.Request, csrf string, u *vigil.Actor) cardData {
+			d := cardData{Request: r, CSRF: csrf}
+			if u != nil {
+				d.User = *u
+			}
+			return d
+		}}
+	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/card.html")
+	if err != nil {
+		return nil, nil, fmt.Errorf("console: couldn't parse templates: %w", err)
+	}
+	pages := map[string]*template.Template{}
+	for _, page := range []string{"signin", "approvals", "approval", "killswitch", "notfound"} {
+		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+page+".html")
+		if err != nil {
+			return nil, nil, fmt.Errorf("console: couldn't parse %s: %w", page, err)
+		}
+		pages[page] = t
+	}
+	return pages, base.Lookup("card"), nil
 }
 
 // Register mounts the console at Paths on mux (the main listener's).
@@ -260,7 +274,7 @@ type page struct {
 	Title  string
 	User   *vigil.Actor
 	CSRF   string
-	Flash  string
+	Flash  flash
 	Error  string
 	Next   string
 	Active string

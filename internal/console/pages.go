@@ -16,18 +16,6 @@ import (
 	"github.com/vigil-gateway/vigil/internal/web"
 )
 
-// flashes are the fixed messages a redirect may ask the next page to show (the
-// query names one; nothing from the URL is echoed).
-var flashes = map[string]string{
-	"approved":  "Approved.",
-	"voted":     "Your approval is recorded; the request needs more approvals.",
-	"denied":    "Denied.",
-	"suspended": "Suspended. Its calls are refused and its pending approvals cancelled.",
-	"resumed":   "Resumed.",
-	"halted":    "Vigil is halted: every agent is stopped.",
-	"unhalted":  "The global halt is lifted.",
-}
-
 type approvalsData struct {
 	Pending []oversight.Request
 	Recent  []oversight.Request
@@ -232,28 +220,6 @@ func prettyJSON(v any) string {
 }
 
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func (c *Console) ago(t time.Time) string { return roughDuration(c.opts.Now().Sub(t)) + " ago" }
-
-func (c *Console) left(t time.Time) string {
-	d := t.Sub(c.opts.Now())
-	if d <= 0 {
-		return "expired"
-	}
-	return roughDuration(d) + " left"
-}
-
-func roughDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-}
 
 func approvalsSoFar(r oversight.Request) string {
 	return fmt.Sprintf("%d of %d", r.ApprovedVotes(), r.Approvals())

@@ -45,28 +45,31 @@ try {
   say("SIGNED_IN");
 
   // 1. A held call appears live; the reviewer reads its context and approves it.
-  let card = await page.waitForSelector("#pending .card.status-pending", { timeout: 30000 });
-  let id = await card.getAttribute("data-id");
+  // A card may be swapped for a fresh copy by a live update at any time, so the
+  // script finds it by id (a locator) rather than holding on to one element.
+  let id = await (await page.waitForSelector("#pending .card.status-pending", { timeout: 30000 })).getAttribute("data-id");
+  let card = page.locator(`#pending [data-id="${id}"]`);
   const text = await card.innerText();
-  for (const want of ["refund-bot", "payments/refund", "refunds-over-100-need-a-human", "Refunds over 100 need a person", "A-1001", "left"]) {
+  for (const want of ["refund-bot wants to call “Refund an order” (refund) on MCP server payments", "destructive", "open world",
+    "refunds-over-100-need-a-human", "Refunds over 100 need a person", "A-1001", "expires in", "MCP session mcp-session-1"]) {
     expect(text.includes(want), "the card shows " + want + ":\n" + text);
   }
   await page.waitForTimeout(1200); // let the countdown tick once before the screenshot
   await page.screenshot({ path: join(shots, "pending.png"), fullPage: true });
   say("SEEN " + id);
-  await (await card.$("form.approve input[name=reason]")).fill("customer verified by phone");
-  await Promise.all([page.waitForURL("**/approvals?ok=approved"), (await card.$("button.approve")).click()]);
+  await card.locator("form.approve input[name=reason]").fill("customer verified by phone");
+  await Promise.all([page.waitForURL("**/approvals?ok=approved"), card.locator("button.approve").click()]);
   say("APPROVED " + id);
 
   // 2. The next one is denied; the reason is required.
   await page.waitForSelector("#live[data-state=open]", { timeout: 20000 });
-  card = await page.waitForSelector("#pending .card.status-pending", { timeout: 30000 });
-  id = await card.getAttribute("data-id");
-  await (await card.$("button.deny")).click();
-  const missing = await card.$eval("form.deny input[name=reason]", (el) => el.validity.valueMissing);
+  id = await (await page.waitForSelector("#pending .card.status-pending", { timeout: 30000 })).getAttribute("data-id");
+  card = page.locator(`#pending [data-id="${id}"]`);
+  await card.locator("button.deny").click();
+  const missing = await card.locator("form.deny input[name=reason]").evaluate((el) => el.validity.valueMissing);
   expect(missing && page.url().endsWith("/approvals?ok=approved"), "a denial without a reason is not sent");
-  await (await card.$("form.deny input[name=reason]")).fill("amount too high for this customer");
-  await Promise.all([page.waitForURL("**/approvals?ok=denied"), (await card.$("button.deny")).click()]);
+  await card.locator("form.deny input[name=reason]").fill("amount too high for this customer");
+  await Promise.all([page.waitForURL("**/approvals?ok=denied"), card.locator("button.deny").click()]);
   const recent = await page.innerText("#recent");
   expect(recent.includes("amount too high for this customer") && recent.includes("customer verified by phone"), "decided requests list the reasons");
   await page.screenshot({ path: join(shots, "decided.png"), fullPage: true });

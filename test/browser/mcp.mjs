@@ -18,7 +18,8 @@
 //
 // The page reloaded after the approval opens its live stream late: this script holds
 // its /events request until the test says RAISED, so the second call is raised while
-// nothing listens, and must appear all the same when the stream opens.
+// nothing listens, and must appear all the same when the stream opens. Until then
+// the live badge must say "connecting…", not "live".
 //
 // Environment: VIGIL_URL, VIGIL_USER, VIGIL_PASSWORD, SHOTS (a directory for
 // screenshots), CHROMIUM (default /usr/bin/chromium).
@@ -71,8 +72,9 @@ try {
   // pending waits for a held call to appear, takes a screenshot and shows the card to
   // the test.
   async function pending(n) {
-    const card = await page.waitForSelector("#pending .card.status-pending", { timeout: 30000 });
-    const id = await card.getAttribute("data-id");
+    const id = await (await page.waitForSelector("#pending .card.status-pending", { timeout: 30000 })).getAttribute("data-id");
+    // A live update may swap the card for a fresh copy at any time: find it by id.
+    const card = page.locator(`#pending [data-id="${id}"]`);
     await page.waitForTimeout(1200); // let the countdown tick before the screenshot
     await page.screenshot({ path: join(shots, `mcp-pending-${n}.png`), fullPage: true });
     say("SEEN", { id, text: await card.innerText(), navigations });
@@ -101,8 +103,8 @@ try {
   let release;
   const gate = new Promise((r) => { release = r; });
   await page.route("**/events", async (route) => { await gate; await route.continue(); }, { times: 1 });
-  await (await card.$("form.approve input[name=reason]")).fill(note.join(" "));
-  await Promise.all([page.waitForURL("**/approvals?ok=approved"), (await card.$("button.approve")).click()]);
+  await card.locator("form.approve input[name=reason]").fill(note.join(" "));
+  await Promise.all([page.waitForURL("**/approvals?ok=approved"), card.locator("button.approve").click()]);
   navigations = 0;
   await decided(1, "APPROVED", id);
 
@@ -111,16 +113,19 @@ try {
   // form requires.
   await hear("RAISED");
   expect((await page.$$("#pending .card")).length === 0, "no pending card before the stream opens");
+  const badge = await page.innerText("#live");
+  expect(badge === "connecting…", `the live badge says ${JSON.stringify(badge)} before the stream opens, want "connecting…"`);
+  await page.screenshot({ path: join(shots, "mcp-connecting.png") });
   release();
   await page.waitForSelector("#live[data-state=open]", { timeout: 20000 });
   ({ card, id } = await pending(2));
   let reason;
   [target, ...reason] = await hear("DENY");
   expect(target === id, `the test denies ${target}, the page shows ${id}`);
-  await (await card.$("button.deny")).click();
-  expect(await card.$eval("form.deny input[name=reason]", (el) => el.validity.valueMissing), "a denial without a reason is not sent");
-  await (await card.$("form.deny input[name=reason]")).fill(reason.join(" "));
-  await Promise.all([page.waitForURL("**/approvals?ok=denied"), (await card.$("button.deny")).click()]);
+  await card.locator("button.deny").click();
+  expect(await card.locator("form.deny input[name=reason]").evaluate((el) => el.validity.valueMissing), "a denial without a reason is not sent");
+  await card.locator("form.deny input[name=reason]").fill(reason.join(" "));
+  await Promise.all([page.waitForURL("**/approvals?ok=denied"), card.locator("button.deny").click()]);
   await page.waitForSelector("#live[data-state=open]", { timeout: 20000 });
   await decided(2, "DENIED", id);
 

@@ -2,17 +2,43 @@
 // file (the CSP forbids inline script); the pages work without it, only less live.
 "use strict";
 
-function fmtLeft(ms) {
+// The same rules as the server's (internal/console/format.go), so a time reads the
+// same before and after the script first touches it.
+function fmtDuration(s) {
+  if (s < 60) return s + "s";
+  if (s < 3600) return Math.floor(s / 60) + "m " + String(s % 60).padStart(2, "0") + "s";
+  return Math.floor(s / 3600) + "h " + String(Math.floor(s / 60) % 60).padStart(2, "0") + "m";
+}
+
+function fmtExpires(ms) {
   if (ms <= 0) return "expired";
-  const s = Math.round(ms / 1000);
-  if (s < 60) return s + "s left";
-  if (s < 3600) return Math.floor(s / 60) + "m " + String(s % 60).padStart(2, "0") + "s left";
-  return Math.floor(s / 3600) + "h " + String(Math.floor(s / 60) % 60).padStart(2, "0") + "m left";
+  return "expires in " + fmtDuration(Math.round(ms / 1000));
+}
+
+// fmtRelative returns "2 minutes ago", "in 3 hours", …, or null past a week, where
+// the server's date stays.
+function fmtRelative(ms) {
+  const future = ms < 0;
+  const s = Math.floor(Math.abs(ms) / 1000);
+  if (s < 10) return future ? "in a few seconds" : "just now";
+  let n, unit;
+  if (s < 60) [n, unit] = [s, "second"];
+  else if (s < 3600) [n, unit] = [Math.floor(s / 60), "minute"];
+  else if (s < 86400) [n, unit] = [Math.floor(s / 3600), "hour"];
+  else if (s < 7 * 86400) [n, unit] = [Math.floor(s / 86400), "day"];
+  else return null;
+  const d = n + " " + unit + (n === 1 ? "" : "s");
+  return future ? "in " + d : d + " ago";
 }
 
 function tick() {
+  const now = Date.now();
   for (const t of document.querySelectorAll("time[data-expires]")) {
-    t.textContent = fmtLeft(Date.parse(t.dataset.expires) - Date.now());
+    t.textContent = fmtExpires(Date.parse(t.dataset.expires) - now);
+  }
+  for (const t of document.querySelectorAll("time[data-rel]")) {
+    const text = fmtRelative(now - Date.parse(t.getAttribute("datetime")));
+    if (text !== null && t.textContent !== text) t.textContent = text;
   }
 }
 
@@ -76,9 +102,22 @@ async function resync() {
 function connect() {
   const live = document.getElementById("live");
   if (!live || !window.EventSource) return;
+  // The badge says what the stream is doing: connecting… until it first opens, live
+  // while open, reconnecting… after a drop (EventSource retries by itself), offline
+  // once the browser has given up.
+  const show = (state, text, title) => {
+    live.dataset.state = state;
+    live.textContent = text;
+    live.title = "Live updates: " + title;
+  };
+  live.hidden = false;
+  show("connecting", "connecting…", "connecting");
   const es = new EventSource("/events");
-  es.onopen = () => { live.dataset.state = "open"; live.textContent = "live"; resync().catch(() => {}); };
-  es.onerror = () => { live.dataset.state = "closed"; live.textContent = "reconnecting"; };
+  es.onopen = () => { show("open", "live", "on; new requests appear as they arrive"); resync().catch(() => {}); };
+  es.onerror = () => {
+    if (es.readyState === EventSource.CLOSED) show("closed", "offline", "off; reload the page");
+    else show("reconnecting", "reconnecting…", "the connection dropped; retrying");
+  };
   es.addEventListener("approval", (e) => {
     const n = JSON.parse(e.data);
     if (n.id) refreshCard(n.id);
