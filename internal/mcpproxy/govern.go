@@ -70,10 +70,13 @@ func (c *catalog) invalidate() {
 }
 
 // annotationsOf reads a tool's annotations; a hint the tool does not declare has
-// MCP's default (destructive and open-world unless said otherwise).
+// MCP's default (destructive and open-world unless said otherwise). The title is the
+// tool's own (current MCP puts it beside the name), or the annotations' (older
+// revisions put it there).
 func annotationsOf(tool json.RawMessage) vigil.ToolAnnotations {
 	a := vigil.DefaultToolAnnotations()
 	var t struct {
+		Title       *string `json:"title"`
 		Annotations *struct {
 			Title           *string `json:"title"`
 			ReadOnlyHint    *bool   `json:"readOnlyHint"`
@@ -82,11 +85,17 @@ func annotationsOf(tool json.RawMessage) vigil.ToolAnnotations {
 			OpenWorldHint   *bool   `json:"openWorldHint"`
 		} `json:"annotations"`
 	}
-	if json.Unmarshal(tool, &t) != nil || t.Annotations == nil {
+	if json.Unmarshal(tool, &t) != nil {
+		return a
+	}
+	if t.Title != nil {
+		a.Title = *t.Title
+	}
+	if t.Annotations == nil {
 		return a
 	}
 	x := t.Annotations
-	if x.Title != nil {
+	if x.Title != nil && a.Title == "" {
 		a.Title = *x.Title
 	}
 	if x.ReadOnlyHint != nil {
