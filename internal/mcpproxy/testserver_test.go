@@ -18,7 +18,9 @@ import (
 // real server built with the official Go SDK, quick to start, and has tools to make
 // it crash, report progress, ask the client for sampling and return personal data.
 func TestMain(m *testing.M) {
-	switch os.Getenv("MCPTEST_SERVER") {
+	switch mode := os.Getenv("MCPTEST_SERVER"); mode {
+	case "tasks", "tasks-http":
+		runTaskServer(mode)
 	case "stdio":
 		if err := newTestServer().Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			fmt.Fprintln(os.Stderr, "test server:", err)
