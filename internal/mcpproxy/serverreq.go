@@ -57,10 +57,8 @@ func (s *session) serverRequest(m *jsonrpc.Request, p *pending, sc *serverCall) 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), recordTimeout)
 	defer cancel()
 	e := s.serverEvent(kind, m.Method)
-	if p != nil && p.call != nil {
-		if f := p.call.flight.Load(); f != nil {
-			e.Attrs["call"] = f.EventID // the governed call during which the server asked
-		}
+	if f := s.askingCall(p); f != nil {
+		e.Attrs["call"] = f.EventID // the governed call during which the server asked
 	}
 	params := m.Params
 	if pl.PII != nil && len(params) > 0 {
@@ -153,6 +151,27 @@ func (s *session) serverResult(sc *serverCall, r *jsonrpc.Response) *jsonrpc.Res
 		return refusal(r.ID, codeUnavailable, "Vigil could not record the client's answer in its audit ledger, so it did not send it (fail-closed)")
 	}
 	return &jsonrpc.Response{ID: r.ID, Result: result}
+}
+
+// askingCall is the flight of the governed call a server request was made during:
+// the call whose stream carried it (HTTP) or, when the transport cannot tell (stdio),
+// the session's only governed call in flight; nil when that is ambiguous.
+func (s *session) askingCall(p *pending) *enforce.Flight {
+	if p != nil && p.call != nil {
+		return p.call.flight.Load()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var only *enforce.Flight
+	for _, cc := range s.calls {
+		if f := cc.flight.Load(); f != nil {
+			if only != nil {
+				return nil
+			}
+			only = f
+		}
+	}
+	return only
 }
 
 // serverEvent starts a ledger entry about a server request of this session.
