@@ -133,6 +133,7 @@ func (b *taskBook) add(t *task) (evicted []*task) {
 	b.tasks[taskKey{t.owner, t.id}] = t
 	for len(b.tasks) > maxTasksPerServer {
 		var oldest *task
+		oldestEnded := false
 		for _, c := range b.tasks {
 			if c == t {
 				continue
@@ -140,8 +141,8 @@ func (b *taskBook) add(t *task) (evicted []*task) {
 			c.mu.Lock()
 			ended := c.ended
 			c.mu.Unlock()
-			if oldest == nil || ended && !oldest.ended || ended == oldest.ended && c.added.Before(oldest.added) {
-				oldest = c
+			if oldest == nil || ended && !oldestEnded || ended == oldestEnded && c.added.Before(oldest.added) {
+				oldest, oldestEnded = c, ended
 			}
 		}
 		delete(b.tasks, taskKey{oldest.owner, oldest.id})
