@@ -10,6 +10,11 @@
 //	                result restored or masked; a refusal is a tool result with isError
 //	resources/read  through the pipeline; a refusal is a JSON-RPC error
 //	prompts/get     the same, with the prompt's arguments masked
+//	tasks/*         only for tasks the session (stateless: the agent) started; status
+//	                and the result fetched later go through the call's flight (tasks.go)
+//	sampling, elicitation
+//	                a server's requests to the client: masked both ways and recorded
+//	                (serverreq.go)
 //
 // Both protocol eras are served: stateful sessions (2025-03-26 to 2025-11-25: the
 // Mcp-Session-Id header, SSE streams with event ids and Last-Event-ID resumption, the

@@ -104,6 +104,11 @@ type server struct {
 	// shared serves the stateless revision; sharedCatalog is what its exchanges know.
 	shared        *upstream
 	sharedCatalog *catalog
+	// tasks are the tasks started through Vigil on this server (tasks.go).
+	tasks *taskBook
+	// ephemeral: the server is a process Vigil runs, whose state (tasks included)
+	// dies with it.
+	ephemeral bool
 }
 
 // Gateway is the MCP ingress: /mcp/{server} for every configured server. It is safe
@@ -168,7 +173,7 @@ func New(opts Options) (*Gateway, error) {
 		srv := &server{
 			name: c.Name, pinning: c.Pinning, startup: c.StartupTimeout, request: c.RequestTimeout,
 			idle: c.SessionIdle, maxSessions: c.MaxSessions, log: log,
-			sharedCatalog: &catalog{ttl: statelessCatalogTTL},
+			sharedCatalog: &catalog{ttl: statelessCatalogTTL}, tasks: newTaskBook(), ephemeral: len(c.Command) > 0,
 		}
 		if srv.pinning == "" {
 			srv.pinning = pins.ModePin
@@ -275,7 +280,7 @@ func (g *Gateway) newSession(srv *server, actor vigil.Actor, parent context.Cont
 		g: g, srv: srv, id: newSessionID(), actor: actor, stateless: stateless, ctx: ctx, cancel: cancel,
 		created: time.Now(), lastUsed: time.Now(),
 		streams: map[string]*stream{}, calls: map[string]*clientCall{}, tokens: map[string]*clientCall{},
-		toClient: map[string]*stream{},
+		toClient: map[string]*serverCall{},
 	}
 	if stateless {
 		s.catalog = srv.sharedCatalog
@@ -416,6 +421,7 @@ func (g *Gateway) reap(every time.Duration) {
 			return
 		case <-t.C:
 		}
+		g.expireTasks(time.Now())
 		g.mu.Lock()
 		var idle []*session
 		for _, s := range g.sessions {

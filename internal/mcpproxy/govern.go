@@ -29,6 +29,10 @@ type toolInfo struct {
 	hash        string
 	// status is the pin status; "" when the server's tools are not pinned.
 	status pins.Status
+	// params are the arguments the tool mirrors into Mcp-Param-* headers; paramsErr
+	// says why its x-mcp-header annotations are invalid (headers.go).
+	params    []paramHeader
+	paramsErr error
 }
 
 // catalog is what a session knows of its server's tools, from the listings it saw.
@@ -126,6 +130,7 @@ func (s *session) examine(ctx context.Context, tools []json.RawMessage) ([]*tool
 			continue
 		}
 		infos[i] = &toolInfo{name: name, annotations: annotationsOf(raw), hash: v.Hash}
+		infos[i].params, infos[i].paramsErr = paramHeaders(raw)
 		seen = append(seen, pins.Seen{Name: name, Version: v})
 	}
 	if s.srv.pinning != pins.ModeOff && s.g.pins != nil && len(seen) > 0 {
@@ -160,7 +165,7 @@ func (s *session) approvedSince(ctx context.Context, t *toolInfo) bool {
 	if err != nil || p.Approved.Hash != t.hash {
 		return false
 	}
-	s.catalog.put([]*toolInfo{{name: t.name, annotations: t.annotations, hash: t.hash, status: pins.Approved}})
+	s.catalog.put([]*toolInfo{{name: t.name, annotations: t.annotations, hash: t.hash, status: pins.Approved, params: t.params, paramsErr: t.paramsErr}})
 	return true
 }
 
@@ -178,11 +183,7 @@ func (s *session) filterToolList(cc *clientCall, r *jsonrpc.Response) {
 		s.answer(cc, r)
 		return
 	}
-	res, err := decodeObject(r.Result)
-	var tools []json.RawMessage
-	if err == nil {
-		err = json.Unmarshal(res["tools"], &tools)
-	}
+	res, tools, err := listResult(r.Result, "tools")
 	if err != nil {
 		s.answerError(cc, &jsonrpc.Error{Code: codeInternal, Message: fmt.Sprintf("MCP server %s answered tools/list with a malformed result", s.srv.name)})
 		return
@@ -196,6 +197,11 @@ func (s *session) filterToolList(cc *clientCall, r *jsonrpc.Response) {
 	visible := make([]json.RawMessage, 0, len(tools))
 	for i, t := range infos {
 		if t == nil || s.hiddenByPin(t) || !s.mayList(cc.ctx, t) {
+			continue
+		}
+		if s.stateless && t.paramsErr != nil {
+			// The revision that defines x-mcp-header has clients drop such a tool.
+			s.g.log.Warn("MCP server listed a tool with invalid x-mcp-header annotations; hiding it", "server", s.srv.name, "tool", t.name, "err", t.paramsErr)
 			continue
 		}
 		visible = append(visible, tools[i])
@@ -247,11 +253,7 @@ func (s *session) tool(ctx context.Context, name string, meta json.RawMessage) (
 		if r.Error != nil {
 			return nil, &vigil.Error{Code: vigil.EUPSTREAM, Message: fmt.Sprintf("MCP server %s refused to list its tools: %s", s.srv.name, wireMessage(r.Error)), Err: r.Error}
 		}
-		res, err := decodeObject(r.Result)
-		var tools []json.RawMessage
-		if err == nil {
-			err = json.Unmarshal(res["tools"], &tools)
-		}
+		res, tools, err := listResult(r.Result, "tools")
 		if err != nil {
 			return nil, &vigil.Error{Code: vigil.EUPSTREAM, Message: fmt.Sprintf("MCP server %s answered tools/list with a malformed result", s.srv.name)}
 		}
@@ -329,6 +331,7 @@ func (s *session) callTool(cc *clientCall, params object) {
 		}
 		return
 	}
+	cc.flight.Store(f)
 	fwd := params
 	switch {
 	case f.Approval != nil && f.Approval.Args != nil:
@@ -338,7 +341,9 @@ func (s *session) callTool(cc *clientCall, params object) {
 		fwd = clone(params)
 		fwd["arguments"] = f.Payload
 	}
-	r, err := s.request(cc.ctx, cc, "tools/call", fwd.encode())
+	// Mcp-Param-* headers mirror the arguments as forwarded, not as the client sent them.
+	ctx := withParamHeaders(cc.ctx, paramHeaderValues(t.params, fwd["arguments"]))
+	r, err := s.request(ctx, cc, "tools/call", fwd.encode())
 	if err != nil {
 		s.end(f, enforce.Outcome{Status: statusOf(err), Err: err})
 		if cc.ctx.Err() == nil {
@@ -357,21 +362,21 @@ func (s *session) callTool(cc *clientCall, params object) {
 		s.answer(cc, r)
 		return
 	}
+	if res, err := decodeObject(r.Result); err == nil {
+		if id, ok := createdTask(res); ok {
+			// The server runs the call as a task: its result comes later, through
+			// the same flight (tasks.go).
+			s.startTask(cc, f, id, res)
+			return
+		}
+	}
 	result, err := f.Inbound(cc.ctx, r.Result)
 	if err != nil {
 		s.end(f, enforce.Outcome{Status: 200, Err: err})
 		s.answerResult(cc, toolError(err))
 		return
 	}
-	var head struct {
-		IsError bool `json:"isError"`
-	}
-	_ = json.Unmarshal(result, &head)
-	status := 200
-	if head.IsError {
-		status = 500
-	}
-	s.end(f, enforce.Outcome{Status: status, Body: result})
+	s.end(f, enforce.Outcome{Status: toolStatus(result), Body: result})
 	s.answerResult(cc, result)
 }
 
@@ -394,6 +399,7 @@ func (s *session) readResource(cc *clientCall, params object) {
 		}
 		return
 	}
+	cc.flight.Store(f)
 	s.forwardGoverned(cc, f, "resources/read", params)
 }
 
@@ -420,6 +426,7 @@ func (s *session) getPrompt(cc *clientCall, params object) {
 		}
 		return
 	}
+	cc.flight.Store(f)
 	fwd := params
 	if payload != nil && !bytes.Equal(f.Payload, payload) {
 		fwd = clone(params)
@@ -610,6 +617,16 @@ type synthetic struct{}
 func isOurs(r *jsonrpc.Response) bool {
 	_, ok := r.Extra.(synthetic)
 	return ok
+}
+
+// wireCode is the JSON-RPC code of an error answer (a code is safe to log; its
+// message may carry anything).
+func wireCode(err error) int64 {
+	var w *jsonrpc.Error
+	if errors.As(err, &w) {
+		return w.Code
+	}
+	return codeInternal
 }
 
 func wireMessage(err error) string {

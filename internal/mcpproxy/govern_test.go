@@ -2,6 +2,7 @@ package mcpproxy_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,6 +217,51 @@ func TestServerCrashIsSurvived(t *testing.T) {
 	}
 }
 
+// TestSessionStateSurvivesARestart: the log level and resource subscriptions a
+// client set are given to a restarted server, so after a crash the client still gets
+// its log messages and resource updates, as it would from the server it configured.
+func TestSessionStateSurvivesARestart(t *testing.T) {
+	f := newFixture(t, stdioServer("test", nil))
+	logs, updates := make(chan string, 8), make(chan string, 8)
+	cs := f.connectVersion("test", aliceKey, "2025-11-25", &mcp.ClientOptions{
+		LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) { logs <- fmt.Sprint(r.Params.Data) },
+		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) {
+			updates <- r.Params.URI
+		},
+	})
+	if err := cs.SetLoggingLevel(ctxT(t), &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.Subscribe(ctxT(t), &mcp.SubscribeParams{URI: "test://contact"}); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(what string, ch chan string, want string) {
+		t.Helper()
+		select {
+		case got := <-ch:
+			if got != want {
+				t.Errorf("%s = %q, want %q", what, got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("no %s reached the client", what)
+		}
+	}
+	for round, when := range []string{"before the crash", "after the restart"} {
+		if round == 1 {
+			if res := call(t, cs, "crash", nil); !res.IsError {
+				t.Fatal("crash answered")
+			}
+		}
+		call(t, cs, "log", nil)
+		expect("log message "+when, logs, "logged")
+		call(t, cs, "touch", nil)
+		expect("resource update "+when, updates, "test://contact")
+	}
+	if s := f.gw.Sessions(); len(s) != 1 || s[0].Restarts != 1 {
+		t.Errorf("sessions = %+v, want one restart", s)
+	}
+}
+
 // TestChangedToolIsHiddenUntilApproved is the rug-pull defence: a tool whose
 // description changed after it was pinned is hidden and refused (pin mode) until an
 // admin approves the new version; in warn mode it stays usable; both are recorded.
@@ -315,17 +361,53 @@ func TestToolListingFollowsPolicyAndChanges(t *testing.T) {
 	}
 }
 
-// TestSamplingFromServerReachesClient: a request the server makes of the client
-// during a call (sampling) passes through Vigil both ways.
-func TestSamplingFromServerReachesClient(t *testing.T) {
+// TestSamplingAndElicitationAreGoverned: requests the server makes of the client
+// during a call pass through Vigil both ways, with a tool call's data treatment: the
+// server's messages reach the client's model (sampling) and user (elicitation)
+// masked, the client's answers reach the server masked, and the ledger records each
+// request and answer with its PII counts, linked to each other and to the call.
+func TestSamplingAndElicitationAreGoverned(t *testing.T) {
 	f := newFixture(t, stdioServer("test", nil))
+	var mu sync.Mutex
+	var seen []string
 	cs := f.connectVersion("test", aliceKey, "2025-11-25", &mcp.ClientOptions{
-		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-			return &mcp.CreateMessageResult{Role: "assistant", Model: "test-model", Content: &mcp.TextContent{Text: "hi there"}}, nil
+		CreateMessageHandler: func(_ context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			mu.Lock()
+			seen = append(seen, r.Params.Messages[0].Content.(*mcp.TextContent).Text)
+			mu.Unlock()
+			return &mcp.CreateMessageResult{Role: "assistant", Model: "test-model", Content: &mcp.TextContent{Text: "hi there, mail carol@example.net"}}, nil
+		},
+		ElicitationHandler: func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			mu.Lock()
+			seen = append(seen, r.Params.Message)
+			mu.Unlock()
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"email": "dana@example.com"}}, nil
 		},
 	})
-	if res := call(t, cs, "ask_model", nil); res.IsError || resultText(res) != "model said: hi there" {
-		t.Errorf("ask_model = %q", resultText(res))
+	if res := call(t, cs, "ask_model", nil); res.IsError || resultText(res) != "model said: hi there, mail <EMAIL_ADDRESS> (0 @)" {
+		t.Errorf("ask_model = %q, want the model's answer relayed, masked before the server saw it", resultText(res))
+	}
+	if res := call(t, cs, "ask_user", nil); res.IsError || resultText(res) != "user chose accept (0 @)" {
+		t.Errorf("ask_user = %q, want the user's answer relayed, masked before the server saw it", resultText(res))
+	}
+	if want := []string{"say hi to <EMAIL_ADDRESS>", "Where should we write to <EMAIL_ADDRESS>?"}; fmtList(seen) != fmtList(want) {
+		t.Errorf("the client saw %q, want %q", seen, want)
+	}
+	for _, c := range []struct{ tool, req, res string }{
+		{"ask_model", mcpproxy.EventSampling, mcpproxy.EventSamplingResult},
+		{"ask_user", mcpproxy.EventElicitation, mcpproxy.EventElicitationResult},
+	} {
+		call := f.ledger.find(vigil.EventToolCall, map[string]string{"tool": c.tool})
+		req := f.ledger.find(c.req, map[string]string{"server": "test"})
+		if len(call) != 1 || len(req) != 1 || req[0].Attrs["call"] != call[0].ID || req[0].AgentID != alice.ID ||
+			req[0].Counts["pii.in.EMAIL_ADDRESS"] != 1 || strings.Contains(string(req[0].Body), "alice.smith") {
+			t.Errorf("%s: ledger request %+v (call %+v)", c.tool, req, call)
+			continue
+		}
+		res := f.ledger.find(c.res, map[string]string{"request": req[0].ID})
+		if len(res) != 1 || res[0].Counts["pii.EMAIL_ADDRESS"] != 1 || res[0].Attrs["status"] != "ok" || strings.Contains(string(res[0].Body), "@example") {
+			t.Errorf("%s: ledger answer %+v", c.tool, res)
+		}
 	}
 }
 

@@ -4,12 +4,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy"
+	"github.com/vigil-gateway/vigil/internal/vigil"
 )
 
 // httpServer runs the test binary as a streamable HTTP MCP server on addr until the
@@ -108,5 +108,30 @@ func TestStatelessHTTPUpstream(t *testing.T) {
 	}
 }
 
-var _ = strings.Contains
-var _ = time.Second
+// TestParamHeadersFollowForwardedArguments: a stateless (2026-07-28) HTTP server
+// validates each Mcp-Param-* header against the arguments it receives. Vigil derives
+// them from the arguments it forwards — masked, or as a reviewer edited them — with
+// the spec's encoding (Base64 for non-ASCII, nested properties, integers), so the
+// server accepts the call.
+func TestParamHeadersFollowForwardedArguments(t *testing.T) {
+	addr := freeAddr(t)
+	httpServer(t, addr, true)
+	f := newFixture(t, mcpproxy.ServerConfig{Name: "remote", URL: "http://" + addr + "/"})
+	cs := f.connectVersion("remote", aliceKey, "2026-07-28", nil)
+
+	args := map[string]any{"owner": "dana@example.com", "where": map[string]any{"city": "Zürich"}, "priority": 3, "note": "n"}
+	res := call(t, cs, "route", args)
+	if want := "owner=<EMAIL_ADDRESS> city==?base64?WsO8cmljaA==?= priority=3"; res.IsError || resultText(res) != want {
+		t.Errorf("masked call = %q (isError %v), want the server to accept headers of the masked arguments: %q", resultText(res), res.IsError, want)
+	}
+
+	f.policy.set("route", vigil.RequireApproval)
+	go func() {
+		<-f.holder.holds
+		f.holder.outcome <- enforce.HoldResult{Status: "approved", Args: map[string]any{"owner": "ops", "where": map[string]any{"city": "Oslo"}}}
+	}()
+	res = call(t, cs, "route", args)
+	if want := "owner=ops city=Oslo priority="; res.IsError || resultText(res) != want {
+		t.Errorf("edited call = %q (isError %v), want headers of the reviewer's arguments: %q", resultText(res), res.IsError, want)
+	}
+}

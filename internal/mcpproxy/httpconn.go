@@ -138,10 +138,13 @@ func (c *httpConn) newRequest(ctx context.Context, method string, body []byte, m
 				req.Header.Set(hdrMethod, r.Method)
 				if p, err := decodeObject(r.Params); err == nil {
 					if n := p.str("name"); n != "" {
-						req.Header.Set(hdrName, n)
+						req.Header.Set(hdrName, encodeHeaderValue(n))
 					} else if u := p.str("uri"); u != "" {
-						req.Header.Set(hdrName, u)
+						req.Header.Set(hdrName, encodeHeaderValue(u))
 					}
+				}
+				for k, v := range paramHeadersFrom(ctx) {
+					req.Header[k] = v
 				}
 			}
 		}

@@ -211,6 +211,20 @@ func (o object) encode() json.RawMessage {
 	return b
 }
 
+// listResult decodes a list answer (tools/list, tasks/list): the result object and
+// the raw items of its member key.
+func listResult(result json.RawMessage, key string) (object, []json.RawMessage, error) {
+	res, err := decodeObject(result)
+	if err != nil {
+		return nil, nil, err
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(res[key], &items); err != nil {
+		return nil, nil, err
+	}
+	return res, items, nil
+}
+
 // progressToken returns the progress token a request's params carry in _meta.
 func progressToken(params object) json.RawMessage {
 	meta, err := decodeObject(params["_meta"])

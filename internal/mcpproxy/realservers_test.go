@@ -1,6 +1,7 @@
 package mcpproxy_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -250,4 +251,66 @@ func httpGet(url string) (int, error) {
 func fmtAny(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// answersOnly masks email addresses only in what comes back (answers, a server's
+// requests to the client), so that data a test sends reaches the server as it is
+// and the server can echo it back through the paths under test.
+type answersOnly struct{ masker }
+
+func (answersOnly) MaskJSON(_ context.Context, _ enforce.Scope, doc []byte) ([]byte, vigil.PIISummary, error) {
+	return doc, vigil.PIISummary{}, nil
+}
+
+// TestEverythingServerTaskResultsAreGoverned: server-everything's task tool
+// (simulate-research-query, which must run as a task) through Vigil, with the
+// TypeScript client polling tasks/get across HTTP requests of its session: what the
+// server says while the task runs (a status message, an elicitation on the
+// tasks/result stream) and the result fetched later are masked through the call's
+// flight; the ledger links one result to the call, and records the elicitation and
+// the client's answer with their PII counts.
+func TestEverythingServerTaskResultsAreGoverned(t *testing.T) {
+	dir := mcptest.NodeDir(t)
+	f := newFixtureWith(t, func(o *mcpproxy.Options) { o.Pipeline.PII = answersOnly{} }, everything(t, dir, "stdio"))
+	out := mcptest.TSClient(t, dir, f.url+"/mcp/everything", aliceKey,
+		mcptest.Op("task", "name", "simulate-research-query", "args", map[string]any{"topic": "erin@example.com", "ambiguous": true}),
+	)
+	step := out[0]
+	if step.Error != "" || step.IsError || step.Task == "" {
+		t.Fatalf("task step = %+v", step)
+	}
+	all := strings.Join(append(append([]string{step.Text}, step.Statuses...), step.Elicited...), "\n")
+	if strings.Contains(all, "erin@example.com") {
+		t.Errorf("the email reached the client unmasked:\n%s", all)
+	}
+	if !strings.Contains(step.Text, "Research Report: <EMAIL_ADDRESS>") {
+		t.Errorf("task result = %q, want the report with the email masked", step.Text)
+	}
+	if !strings.Contains(strings.Join(step.Statuses, "\n"), `multiple interpretations for "<EMAIL_ADDRESS>"`) {
+		t.Errorf("status messages = %q, want the input_required one, masked", step.Statuses)
+	}
+	if len(step.Elicited) != 1 || !strings.Contains(step.Elicited[0], "<EMAIL_ADDRESS>") {
+		t.Errorf("elicitation messages = %q, want one, masked", step.Elicited)
+	}
+
+	calls := f.ledger.find(vigil.EventToolCall, map[string]string{"tool": "simulate-research-query"})
+	results := f.ledger.find(vigil.EventToolResult, map[string]string{"tool": "simulate-research-query"})
+	if len(calls) != 1 || len(results) != 1 {
+		t.Fatalf("ledger: %d calls, %d results; want one of each", len(calls), len(results))
+	}
+	r := results[0]
+	if r.Attrs["request"] != calls[0].ID || r.Attrs["task"] != step.Task || r.Attrs["status"] != "200" {
+		t.Errorf("result entry attrs = %v, want linked to call %s and task %s", r.Attrs, calls[0].ID, step.Task)
+	}
+	if r.Counts["pii.in.EMAIL_ADDRESS"] == 0 || strings.Contains(string(r.Body), "erin@") || !strings.Contains(string(r.Body), "Research Report") {
+		t.Errorf("result entry counts %v body %.80s…, want the report, masked and counted", r.Counts, r.Body)
+	}
+	el := f.ledger.find(mcpproxy.EventElicitation, map[string]string{"server": "everything", "method": "elicitation/create"})
+	if len(el) != 1 || el[0].Counts["pii.in.EMAIL_ADDRESS"] != 1 || strings.Contains(string(el[0].Body), "erin@") {
+		t.Fatalf("ledger elicitation = %+v", el)
+	}
+	ans := f.ledger.find(mcpproxy.EventElicitationResult, map[string]string{"request": el[0].ID})
+	if len(ans) != 1 || ans[0].Attrs["action"] != "accept" || ans[0].Attrs["status"] != "ok" {
+		t.Errorf("ledger elicitation answer = %+v", ans)
+	}
 }

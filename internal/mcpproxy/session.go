@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 )
 
@@ -46,7 +47,7 @@ type session struct {
 	standalone *stream
 	calls      map[string]*clientCall // by idKey of the client's id
 	tokens     map[string]*clientCall // by rawKey of the progress token
-	toClient   map[string]*stream     // server requests in flight, by idKey, and their stream
+	toClient   map[string]*serverCall // server requests in flight, by idKey
 	lastUsed   time.Time
 	closed     bool
 	version    string // the negotiated protocol version
@@ -68,6 +69,9 @@ type clientCall struct {
 	// client sees progress that only increases.
 	heldProgress atomic.Uint64 // math.Float64bits
 	done         atomic.Bool
+	// flight is the governed call's flight once it passed the pipeline: the server's
+	// progress messages go through it on their way to the client.
+	flight atomic.Pointer[enforce.Flight]
 }
 
 func (s *session) short() string {
@@ -210,8 +214,15 @@ func (s *session) fromUpstream(m *jsonrpc.Request, p *pending) {
 		if st == nil {
 			return
 		}
+		sc := &serverCall{stream: st}
+		if _, governed := governedServerRequests[m.Method]; governed {
+			var ok bool
+			if m, ok = s.serverRequest(m, p, sc); !ok {
+				return
+			}
+		}
 		s.mu.Lock()
-		s.toClient[idKey(m.ID)] = st
+		s.toClient[idKey(m.ID)] = sc
 		s.mu.Unlock()
 		st.send(encode(m), "")
 		return
@@ -220,6 +231,12 @@ func (s *session) fromUpstream(m *jsonrpc.Request, p *pending) {
 	case "notifications/progress":
 		s.relayProgress(m, p)
 		return
+	case "notifications/tasks/status", "notifications/tasks":
+		// Only this session's tasks, through their flights (tasks.go).
+		var ok bool
+		if m, ok = s.taskNotification(m); !ok {
+			return
+		}
 	case "notifications/tools/list_changed":
 		s.catalog.invalidate()
 	case "notifications/cancelled":
@@ -227,11 +244,11 @@ func (s *session) fromUpstream(m *jsonrpc.Request, p *pending) {
 		if params, err := decodeObject(m.Params); err == nil {
 			key := rawKey(params["requestId"])
 			s.mu.Lock()
-			st := s.toClient[key] // rawKey and idKey agree on string and integer ids
+			sc := s.toClient[key] // rawKey and idKey agree on string and integer ids
 			delete(s.toClient, key)
 			s.mu.Unlock()
-			if st != nil {
-				st.send(encode(m), "")
+			if sc != nil {
+				sc.stream.send(encode(m), "")
 				return
 			}
 		}
@@ -247,14 +264,30 @@ func (s *session) relayProgress(m *jsonrpc.Request, p *pending) {
 	if err != nil {
 		return
 	}
+	key := rawKey(params["progressToken"])
 	s.mu.Lock()
-	cc := s.tokens[rawKey(params["progressToken"])]
+	cc := s.tokens[key]
 	s.mu.Unlock()
 	if cc == nil {
+		// A task's progress goes on after its call was answered with the handle.
+		if t := s.srv.tasks.byToken(s.taskOwner(), s.actor.ID, key); t != nil {
+			if params, ok := maskProgress(s.ctx, t.flight, params); ok {
+				m = &jsonrpc.Request{Method: m.Method, Params: params.encode()}
+			} else {
+				return // fail-closed: not relayed
+			}
+		}
 		if st := s.target(p); st != nil {
 			st.send(encode(m), "")
 		}
 		return
+	}
+	if f := cc.flight.Load(); f != nil && len(params["message"]) > 0 {
+		var ok bool
+		if params, ok = maskProgress(cc.ctx, f, params); !ok {
+			return // fail-closed: not relayed
+		}
+		m = &jsonrpc.Request{Method: m.Method, Params: params.encode()}
 	}
 	if base := cc.held(); base > 0 {
 		params = shiftProgress(params, base)
@@ -268,8 +301,12 @@ func (s *session) fromClient(m jsonrpc.Message, cc *clientCall) {
 	switch m := m.(type) {
 	case *jsonrpc.Response:
 		s.mu.Lock()
+		sc := s.toClient[idKey(m.ID)]
 		delete(s.toClient, idKey(m.ID))
 		s.mu.Unlock()
+		if sc != nil && sc.event != "" {
+			m = s.serverResult(sc, m)
+		}
 		s.forward(m)
 	case *jsonrpc.Request:
 		if !m.IsCall() {
@@ -288,6 +325,24 @@ func (s *session) fromClient(m jsonrpc.Message, cc *clientCall) {
 			s.governed(cc, m, s.readResource)
 		case "prompts/get":
 			s.governed(cc, m, s.getPrompt)
+		case "tasks/get", "tasks/result", "tasks/cancel", "tasks/update":
+			method := m.Method
+			s.governed(cc, m, func(cc *clientCall, params object) { s.taskCall(cc, method, params) })
+		case "tasks/list":
+			s.intercept(cc, m, s.filterTaskList)
+		case "logging/setLevel", "resources/subscribe", "resources/unsubscribe":
+			if s.stateless {
+				s.passThrough(cc, m)
+				return
+			}
+			// Session state: what the server accepts is replayed after a restart.
+			method, params := m.Method, m.Params
+			s.intercept(cc, m, func(cc *clientCall, r *jsonrpc.Response) {
+				if r.Error == nil {
+					s.up.remember(method, params)
+				}
+				s.answer(cc, r)
+			})
 		default:
 			s.passThrough(cc, m)
 		}
@@ -390,8 +445,16 @@ func (s *session) recoverCall(cc *clientCall) {
 // request sends a call upstream and waits for its response, within the server's
 // request timeout. A cancelled or timed-out call is cancelled upstream too.
 func (s *session) request(ctx context.Context, cc *clientCall, method string, params json.RawMessage) (*jsonrpc.Response, error) {
+	return s.requestWithin(ctx, cc, method, params, s.srv.request)
+}
+
+// requestWithin is request with its own timeout; 0 waits as long as ctx lets it.
+func (s *session) requestWithin(ctx context.Context, cc *clientCall, method string, params json.RawMessage, timeout time.Duration) (*jsonrpc.Response, error) {
 	p := &pending{sess: s, call: cc, reply: make(chan *jsonrpc.Response, 1)}
-	ctx, cancel := context.WithTimeout(ctx, s.srv.request)
+	cancel := context.CancelFunc(func() {})
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
 	defer cancel()
 	if err := s.up.call(ctx, method, params, p); err != nil {
 		return nil, err
@@ -406,7 +469,7 @@ func (s *session) request(ctx context.Context, cc *clientCall, method string, pa
 		}
 		go s.up.cancel(id, "the client cancelled the request, or it timed out in Vigil")
 		if ctx.Err() == context.DeadlineExceeded {
-			return nil, errTimeout{s.srv.request}
+			return nil, errTimeout{timeout}
 		}
 		return nil, ctx.Err()
 	}
@@ -467,6 +530,9 @@ func (s *session) close() {
 		go func() {
 			defer s.g.wg.Done()
 			s.up.close()
+			for _, t := range s.srv.tasks.drop(s.id) {
+				t.abandon(s.g.log, 499, vigil.EUPSTREAM, "the MCP session ended before the task's result was fetched")
+			}
 		}()
 	}
 }

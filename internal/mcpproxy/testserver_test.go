@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 // real server built with the official Go SDK, quick to start, and has tools to make
 // it crash, report progress, ask the client for sampling and return personal data.
 func TestMain(m *testing.M) {
-	switch os.Getenv("MCPTEST_SERVER") {
+	switch mode := os.Getenv("MCPTEST_SERVER"); mode {
+	case "tasks", "tasks-http":
+		runTaskServer(mode)
 	case "stdio":
 		if err := newTestServer().Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			fmt.Fprintln(os.Stderr, "test server:", err)
@@ -49,8 +52,11 @@ func text(format string, args ...any) *mcp.CallToolResult {
 // holding the echo tool's description, so a test can change it between sessions (a
 // rug pull).
 func newTestServer() *mcp.Server {
+	noop := func(context.Context, any) error { return nil }
 	s := mcp.NewServer(&mcp.Implementation{Name: "vigil-test-server", Version: "1.0.0"},
-		&mcp.ServerOptions{Instructions: "Test server for Vigil's MCP gateway."})
+		&mcp.ServerOptions{Instructions: "Test server for Vigil's MCP gateway.",
+			SubscribeHandler:   func(ctx context.Context, r *mcp.SubscribeRequest) error { return noop(ctx, r) },
+			UnsubscribeHandler: func(ctx context.Context, r *mcp.UnsubscribeRequest) error { return noop(ctx, r) }})
 	echoDesc := "Echoes back the input"
 	if f := os.Getenv("MCPTEST_ECHO_DESC_FILE"); f != "" {
 		if b, err := os.ReadFile(f); err == nil {
@@ -110,7 +116,7 @@ func newTestServer() *mcp.Server {
 	s.AddTool(&mcp.Tool{Name: "ask_model", Description: "Asks the client's model (sampling)", InputSchema: objectSchema, Annotations: readOnly},
 		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
-				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "say hi"}}}})
+				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "say hi to alice.smith@example.com"}}}})
 			if err != nil {
 				return nil, err
 			}
@@ -118,7 +124,18 @@ func newTestServer() *mcp.Server {
 			if t == nil {
 				return text("no text"), nil
 			}
-			return text("model said: %s", t.Text), nil
+			// The count of @ tells the test what the server received, whatever the
+			// masking of this result on its way back.
+			return text("model said: %s (%d @)", t.Text, strings.Count(t.Text, "@")), nil
+		})
+	s.AddTool(&mcp.Tool{Name: "ask_user", Description: "Asks the client's user (elicitation)", InputSchema: objectSchema, Annotations: readOnly},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: "Where should we write to alice.smith@example.com?",
+				RequestedSchema: json.RawMessage(`{"type":"object","properties":{"email":{"type":"string"}}}`)})
+			if err != nil {
+				return nil, err
+			}
+			return text("user chose %s (%d @)", res.Action, strings.Count(fmt.Sprint(res.Content), "@")), nil
 		})
 	s.AddTool(&mcp.Tool{Name: "add_tool", Description: "Adds a tool named new_<n> (list_changed)", InputSchema: objectSchema},
 		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -133,6 +150,33 @@ func newTestServer() *mcp.Server {
 				return text("no headers (stdio)"), nil
 			}
 			return text("%s", req.Extra.Header.Get("X-Upstream-Auth")), nil
+		})
+	// log and touch exercise session state: a log message reaches only a client that
+	// set a level, a resource update only a client subscribed to the resource.
+	s.AddTool(&mcp.Tool{Name: "log", Description: "Logs at info level", InputSchema: objectSchema, Annotations: readOnly},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "test", Data: "logged"})
+			return text("ok"), nil
+		})
+	s.AddTool(&mcp.Tool{Name: "touch", Description: "Announces that test://contact changed", InputSchema: objectSchema, Annotations: readOnly},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			s.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "test://contact"})
+			return text("ok"), nil
+		})
+	// route mirrors arguments into Mcp-Param-* headers (x-mcp-header, 2026-07-28); a
+	// stateless HTTP server of the SDK refuses a call whose headers don't match its
+	// arguments. It answers with the headers it received.
+	s.AddTool(&mcp.Tool{Name: "route", Description: "Routes a ticket", Annotations: readOnly, InputSchema: json.RawMessage(`{"type":"object","properties":{
+		"owner":{"type":"string","x-mcp-header":"Owner"},
+		"where":{"type":"object","properties":{"city":{"type":"string","x-mcp-header":"City"}}},
+		"priority":{"type":"integer","x-mcp-header":"Priority"},
+		"note":{"type":"string"}}}`)},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if req.Extra == nil || req.Extra.Header == nil {
+				return text("no headers (stdio)"), nil
+			}
+			h := req.Extra.Header
+			return text("owner=%s city=%s priority=%s", h.Get("Mcp-Param-Owner"), h.Get("Mcp-Param-City"), h.Get("Mcp-Param-Priority")), nil
 		})
 	s.AddPrompt(&mcp.Prompt{Name: "greet", Description: "Greets someone", Arguments: []*mcp.PromptArgument{{Name: "name", Required: true}}},
 		func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {

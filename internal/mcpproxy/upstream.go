@@ -45,9 +45,14 @@ type upstream struct {
 	pending  map[int64]*pending
 	// tokens maps the progress tokens Vigil gives calls on the shared upstream (where
 	// several clients' tokens could collide) to the calls' upstream ids.
-	tokens   map[string]int64
-	init     json.RawMessage // params of the client's initialize, replayed after a restart
-	inited   bool            // the client sent notifications/initialized
+	tokens map[string]int64
+	init   json.RawMessage // params of the client's initialize, replayed after a restart
+	inited bool            // the client sent notifications/initialized
+	// level and subs are the session state the client set after initialize, replayed
+	// after a restart too: its last logging/setLevel, its resource subscriptions (in
+	// the order made).
+	level    json.RawMessage
+	subs     []subscription
 	closed   bool
 	stop     chan struct{}
 	restarts int
@@ -124,6 +129,11 @@ func (u *upstream) supervise() {
 			}
 			cause := c.cause()
 			u.srv.log.Warn("MCP server stopped; restarting it", "server", u.srv.name, "session", u.owner.short(), "err", cause)
+			if u.srv.ephemeral {
+				// Before the calls in flight fail: a client that sees the failure and
+				// asks for a task's result must hear that it is lost.
+				u.srv.tasks.lose(u.srv.log, u.owner.id, u.srv.name)
+			}
 			u.lost(c, cause)
 			c.close() // what the dead connection still runs (an HTTP stream, a process group)
 			if time.Since(started) > restartStable {
@@ -140,46 +150,114 @@ func (u *upstream) supervise() {
 	}
 }
 
+// subscription is a resources/subscribe the server accepted: its uri and params.
+type subscription struct {
+	uri    string
+	params json.RawMessage
+}
+
 // replay brings a restarted server to where the client believes it is: initialized
-// with the client's own initialize parameters.
+// with the client's own initialize parameters, then given the session state the
+// client set since (its log level, its resource subscriptions), so that the session
+// goes on as the client expects. The server refusing that state is logged, not
+// fatal: the session still works, as it would have with a server that refused it.
 func (u *upstream) replay(c conn) error {
 	u.mu.Lock()
-	init, inited := u.init, u.inited
+	init, inited, level := u.init, u.inited, u.level
+	subs := append([]subscription(nil), u.subs...)
 	u.mu.Unlock()
 	if init == nil {
 		return nil
 	}
-	p := &pending{reply: make(chan *jsonrpc.Response, 1)}
-	id := u.register(p)
-	defer u.unregister(id)
 	ctx, cancel := context.WithTimeout(context.Background(), u.srv.startup)
 	defer cancel()
-	err := c.send(ctx, &jsonrpc.Request{ID: intID(id), Method: "initialize", Params: init})
-	u.mu.Lock()
-	p.sending = false
-	u.mu.Unlock()
+	r, err := u.replayCall(ctx, c, "initialize", init)
 	if err != nil {
 		return fmt.Errorf("couldn't initialize the restarted server: %w", err)
 	}
-	select {
-	case r := <-p.reply:
-		if r.Error != nil {
-			return fmt.Errorf("the restarted server refused initialize: %w", r.Error)
-		}
-	case <-c.done():
-		return c.cause()
-	case <-ctx.Done():
-		return errors.New("the restarted server did not answer initialize in time")
+	if r.Error != nil {
+		return fmt.Errorf("the restarted server refused initialize: %w", r.Error)
 	}
 	if inited {
 		if err := c.send(ctx, &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage(`{}`)}); err != nil {
 			return fmt.Errorf("couldn't initialize the restarted server: %w", err)
+		}
+		type call struct {
+			method string
+			params json.RawMessage
+		}
+		var state []call
+		if level != nil {
+			state = append(state, call{"logging/setLevel", level})
+		}
+		for _, sub := range subs {
+			state = append(state, call{"resources/subscribe", sub.params})
+		}
+		for _, st := range state {
+			r, err := u.replayCall(ctx, c, st.method, st.params)
+			if err != nil {
+				return fmt.Errorf("couldn't restore the session state on the restarted server: %w", err)
+			}
+			if r.Error != nil {
+				u.srv.log.Warn("the restarted MCP server refused session state the client had set", "server", u.srv.name,
+					"session", u.owner.short(), "method", st.method, "code", wireCode(r.Error))
+			}
 		}
 	}
 	u.mu.Lock()
 	u.restarts++
 	u.mu.Unlock()
 	return nil
+}
+
+// replayCall sends one of Vigil's own requests on a connection that is not yet the
+// upstream's live one, and waits for its answer.
+func (u *upstream) replayCall(ctx context.Context, c conn, method string, params json.RawMessage) (*jsonrpc.Response, error) {
+	p := &pending{reply: make(chan *jsonrpc.Response, 1)}
+	id := u.register(p)
+	defer u.unregister(id)
+	err := c.send(ctx, &jsonrpc.Request{ID: intID(id), Method: method, Params: params})
+	u.mu.Lock()
+	p.sending = false
+	u.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-p.reply:
+		return r, nil
+	case <-c.done():
+		return nil, c.cause()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("the restarted server did not answer %s in time", method)
+	}
+}
+
+// remember notes session state the server accepted from the client (logging/setLevel,
+// resources/subscribe and unsubscribe), to replay it after a restart.
+func (u *upstream) remember(method string, params json.RawMessage) {
+	p, err := decodeObject(params)
+	if err != nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch method {
+	case "logging/setLevel":
+		u.level = params
+	case "resources/subscribe", "resources/unsubscribe":
+		uri := p.str("uri")
+		kept := u.subs[:0]
+		for _, s := range u.subs {
+			if s.uri != uri {
+				kept = append(kept, s)
+			}
+		}
+		u.subs = kept
+		if method == "resources/subscribe" {
+			u.subs = append(u.subs, subscription{uri: uri, params: params})
+		}
+	}
 }
 
 func (u *upstream) setConn(c conn) {
@@ -326,6 +404,9 @@ func (u *upstream) startSharedLocked() {
 		u.ready = make(chan struct{})
 		go func() {
 			<-c.done()
+			if u.srv.ephemeral {
+				u.srv.tasks.lose(u.srv.log, "", u.srv.name)
+			}
 			u.lost(c, c.cause())
 			c.close()
 		}()

@@ -56,6 +56,11 @@ type Step struct {
 	Instructions string          `json:"instructions"`
 	Capabilities json.RawMessage `json:"capabilities"`
 	Protocol     string          `json:"protocol"`
+	// Statuses are the status messages a task step saw, Task its id, Elicited the
+	// messages of the elicitation requests the client answered so far.
+	Statuses []string `json:"statuses"`
+	Task     string   `json:"task"`
+	Elicited []string `json:"elicited"`
 }
 
 // Op is one step of a plan: Op("call", "name", "echo", "args", map[string]any{…}).
