@@ -43,7 +43,14 @@ type DB struct {
 	path  string
 	write *sql.DB
 	read  *sql.DB
+	// reads and writes run the pools' statements prepared once (stmts).
+	reads, writes *stmts
 }
+
+// txStatements are the statements run inside write transactions on every model
+// call; Open prepares them up front because a statement cannot be prepared on the
+// write pool from inside one of its transactions (stmts.prepared).
+var txStatements = []string{sqlTreeState, sqlTreeUpdate, sqlExistingIDs, sqlVaultPut}
 
 // Open opens (creating if needed) the database at path and applies migrations.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
@@ -79,7 +86,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("couldn't open sqlite database %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(opts.ReadConns)
-	db := &DB{path: path, write: write, read: read}
+	// Keep every read connection: database/sql keeps two idle by default, so under
+	// concurrent load the rest were closed and reopened (PRAGMAs, WAL index, prepared
+	// statements) over and over.
+	read.SetMaxIdleConns(opts.ReadConns)
+	db := &DB{path: path, write: write, read: read, reads: &stmts{pool: read}, writes: &stmts{pool: write}}
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't open sqlite database %s: %w", path, err)
@@ -88,18 +99,24 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.writes.prepare(ctx, txStatements...); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't prepare statements on sqlite database %s: %w", path, err)
+	}
 	return db, nil
 }
 
 // Close closes both pools. Pending writes have finished when it returns.
 func (db *DB) Close() error {
+	db.reads.close()
+	db.writes.close()
 	return errors.Join(db.write.Close(), db.read.Close())
 }
 
 // Ping checks that the database answers (for /readyz).
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := db.reads.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("sqlite database %s doesn't answer: %w", db.path, err)
 	}
 	return nil
