@@ -30,7 +30,9 @@ func (v *piiVault) Put(ctx context.Context, entries ...pii.VaultEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	err := v.db.tx(ctx, func(tx *sql.Tx) error {
+	// Committed without an fsync of its own: the request's ledger entry, committed
+	// durably after it and before the request leaves, makes it durable (txOrdered).
+	err := v.db.txOrdered(ctx, func(tx *sql.Tx) error {
 		for _, e := range entries {
 			if _, err := v.db.txExec(ctx, tx, sqlVaultPut, e.AgentID, e.SessionID, e.ID, e.Ciphertext, micros(e.ExpiresAt)); err != nil {
 				return err

@@ -11,6 +11,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -43,6 +44,8 @@ type DB struct {
 	path  string
 	write *sql.DB
 	read  *sql.DB
+	// sync is the write connection's PRAGMA synchronous level.
+	sync string
 	// reads and writes run the pools' statements prepared once (stmts).
 	reads, writes *stmts
 }
@@ -90,7 +93,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// concurrent load the rest were closed and reopened (PRAGMAs, WAL index, prepared
 	// statements) over and over.
 	read.SetMaxIdleConns(opts.ReadConns)
-	db := &DB{path: path, write: write, read: read, reads: &stmts{pool: read}, writes: &stmts{pool: write}}
+	db := &DB{path: path, write: write, read: read, sync: sync, reads: &stmts{pool: read}, writes: &stmts{pool: write}}
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't open sqlite database %s: %w", path, err)
@@ -185,6 +188,12 @@ func (db *DB) migrate(ctx context.Context) error {
 // tx runs fn in a write transaction, committing if it returns nil.
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
+	return run(tx, err, fn)
+}
+
+// run runs fn in tx, just begun with err, and commits it, or rolls it back when fn
+// fails.
+func run(tx *sql.Tx, err error, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
@@ -193,6 +202,39 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// txOrdered is tx for writes that need to be visible at once but not durable on
+// their own: the transaction commits with synchronous=NORMAL, without an fsync. WAL
+// commits reach the disk in order — a later commit is durable only with every frame
+// before it, and a checkpoint syncs the WAL first — so it becomes durable with the
+// next commit that is (the ledger's entries are committed with synchronous=FULL).
+//
+// Use it only where such a commit always follows before anything relies on the write
+// surviving a power loss: the PII vault, whose entries the request's ledger entry
+// follows before the request is forwarded (docs/adr/0010-hot-path.md).
+func (db *DB) txOrdered(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	if db.sync == "OFF" || db.sync == "NORMAL" {
+		return db.tx(ctx, fn)
+	}
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
+		return err
+	}
+	defer func() {
+		// The connection MUST NOT go back to the pool below its configured level: the
+		// ledger commits on it next. If restoring fails, it is discarded instead.
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous="+db.sync); rerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, fmt.Errorf("couldn't restore synchronous=%s: %w", db.sync, rerr))
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	return run(tx, err, fn)
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint violation.
