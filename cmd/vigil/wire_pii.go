@@ -50,8 +50,10 @@ type vaultCache struct {
 
 type vaultKey struct{ agent, session, id string }
 
-// maxVaultCache bounds the cache; past it, it starts over.
-const maxVaultCache = 1 << 16
+// maxVaultCache bounds the cache (about 5 MiB); past it, it starts over. Answers
+// mostly carry tokens their own request just minted, so recent entries are the ones
+// that matter.
+const maxVaultCache = 1 << 14
 
 func newVaultCache(v pii.Vault) *vaultCache {
 	return &vaultCache{Vault: v, m: map[vaultKey]pii.VaultEntry{}}
