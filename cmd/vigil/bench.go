@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vigil-gateway/vigil/internal/auth"
+	"github.com/vigil-gateway/vigil/internal/config"
 )
 
 const benchUsage = `Load-test the LLM gateway: start the fake provider and a Vigil (vigil serve) as
@@ -31,9 +32,12 @@ and the latency Vigil adds at p50, p90 and p99, and Vigil's memory (RSS) over th
 Vigil runs with the configuration it would serve with (--config, else a generated one
 on a temporary data directory), plus a provider pointing at the fake: every request is
 authenticated, masked, decided, recorded in the ledger (SQLite, fsync per commit) and
-its response recorded, exactly as in production.
+its response recorded, exactly as in production. After the load Vigil is stopped and
+'vigil verify' checks the whole ledger it wrote.
 
-The prompt carries an email address so the PII step has work to do.`
+The prompt carries an email address so the PII step has work to do; with
+--unique-pii every request carries a different one, so every call also writes a new
+tokenized value to the PII vault.`
 
 // benchResult is one measured phase.
 type benchResult struct {
@@ -46,6 +50,10 @@ type benchResult struct {
 	P50         float64 `json:"p50_ms"`
 	P90         float64 `json:"p90_ms"`
 	P99         float64 `json:"p99_ms"`
+	// CPUPerCall is the CPU time (user + system) the Vigil process spent per call in
+	// the measured phase, in microseconds: less disturbed by other work on the machine
+	// than the latencies.
+	CPUPerCall float64 `json:"vigil_cpu_us_per_call,omitempty"`
 }
 
 func runBench(ctx context.Context, env *Env, args []string) error {
@@ -59,6 +67,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	dataDir := fs.String("data", "", "data `DIR` for Vigil (default: a temporary directory, removed afterwards)")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
 	rssEvery := fs.Duration("rss-every", time.Second, "how often Vigil's RSS is sampled")
+	uniquePII := fs.Bool("unique-pii", false, "give every request a different email address (a new PII vault entry per call)")
 	peer := fs.String("peer", "", "`NAME=URL` of another gateway to measure the same way (e.g. portkey=http://127.0.0.1:8788)")
 	var peerHeaders headerFlags
 	fs.Var(&peerHeaders, "peer-header", "`HEADER: VALUE` to send to the peer (repeatable); {fake} is replaced by the fake provider's URL")
@@ -133,12 +142,12 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	body := []byte(`{"model":"fake-gpt","messages":[{"role":"system","content":"You are a support agent."},{"role":"user","content":"Please email jane.doe@acme.example about order 1234 and confirm the refund."}]` +
-		map[bool]string{true: `,"stream":true}`, false: `}`}[*stream])
+	body := benchBody(*stream, *uniquePII)
 
 	out := env.Stdout
+	startLoad := loadAvg()
 	if !*jsonOut {
-		fmt.Fprintf(out, "vigil bench: %s, %d CPU, %s; %s per phase; stream=%v; load average %s\n", cpuModel(), runtime.NumCPU(), runtime.Version(), *duration, *stream, loadAvg())
+		fmt.Fprintf(out, "vigil bench: %s, %d CPU, %s; %s per phase; stream=%v; unique PII=%v; load average %s\n", cpuModel(), runtime.NumCPU(), runtime.Version(), *duration, *stream, *uniquePII, startLoad)
 		fmt.Fprintf(out, "%-7s %5s %9s %8s %8s %8s %8s %7s\n", "target", "conc", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors")
 	}
 	rss := &rssSampler{pid: vigilProc.Process.Pid}
@@ -160,13 +169,27 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 				k, v, _ := strings.Cut(ph, ":")
 				h.Set(strings.TrimSpace(k), strings.ReplaceAll(strings.TrimSpace(v), "{fake}", fakeURL))
 			}
-			pr := loadWith(ctx, client, strings.TrimSuffix(peerURL, "/")+"/v1/chat/completions", h, body, c, *warmup, *duration)
+			pr := loadWith(ctx, client, strings.TrimSuffix(peerURL, "/")+"/v1/chat/completions", h, body, c, *warmup, *duration, nil)
 			pr.Target = peerName
 			peerRes = &pr
 		}
 		measuring(true)
-		through := load(ctx, client, vigilURL+"/v1/chat/completions", "Bearer "+key, body, c, *warmup, *duration)
+		var cpuStart, cpuUsed time.Duration
+		through := loadWith(ctx, client, vigilURL+"/v1/chat/completions", http.Header{"Authorization": {"Bearer " + key}}, body, c, *warmup, *duration,
+			func(start bool) {
+				t, ok := cpuTime(vigilProc.Process.Pid)
+				switch {
+				case !ok:
+				case start:
+					cpuStart = t
+				default:
+					cpuUsed = t - cpuStart
+				}
+			})
 		measuring(false)
+		if through.Requests > 0 && cpuUsed > 0 {
+			through.CPUPerCall = float64(cpuUsed.Microseconds()) / float64(through.Requests)
+		}
 		through.Target = "vigil"
 		rows := []benchResult{direct, through}
 		if peerRes != nil {
@@ -178,7 +201,11 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			}
 			results = append(results, r)
 			if !*jsonOut {
-				fmt.Fprintf(out, "%-7s %5d %9d %8.0f %8.3f %8.3f %8.3f %7d\n", r.Target, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Errors)
+				fmt.Fprintf(out, "%-7s %5d %9d %8.0f %8.3f %8.3f %8.3f %7d", r.Target, r.Concurrency, r.Requests, r.RPS, r.P50, r.P90, r.P99, r.Errors)
+				if r.CPUPerCall > 0 {
+					fmt.Fprintf(out, "   vigil CPU %.0f µs/call", r.CPUPerCall)
+				}
+				fmt.Fprintln(out)
 			}
 		}
 		if !*jsonOut && !*skipDirect {
@@ -189,11 +216,24 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		client.CloseIdleConnections()
 	}
 	samples := rss.all()
+	endLoad := loadAvg()
+	// The ledger the load wrote must verify (issue 6: "vigil verify passes after the
+	// load test"). Stop Vigil first: a clean shutdown publishes the last checkpoint.
+	stopChild(vigilProc)
+	verified, verifyOut := benchVerify(ctx, self, data, cfgFile)
 	if !*jsonOut {
-		fmt.Fprintf(out, "load average at the end: %s (other processes on this machine compete for its CPUs)\n", loadAvg())
+		fmt.Fprintf(out, "load average at the end: %s (other processes on this machine compete for its CPUs)\n", endLoad)
+		fmt.Fprintf(out, "vigil verify after the load: %s\n", verifyOut)
 	}
 	if *jsonOut {
-		return json.NewEncoder(out).Encode(map[string]any{"results": results, "rss_mib": samples, "cpu": cpuModel(), "cpus": runtime.NumCPU(), "go": runtime.Version()})
+		if err := json.NewEncoder(out).Encode(map[string]any{"results": results, "rss_mib": samples, "cpu": cpuModel(), "cpus": runtime.NumCPU(), "go": runtime.Version(),
+			"load_average_start": startLoad, "load_average_end": endLoad, "verified": verified, "verify": verifyOut}); err != nil {
+			return err
+		}
+		if !verified {
+			return errors.New("vigil verify failed after the load")
+		}
+		return nil
 	}
 	if len(samples) > 0 {
 		n := len(samples)
@@ -208,7 +248,43 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintln(out)
 		}
 	}
+	if !verified {
+		return errors.New("vigil verify failed after the load")
+	}
 	return nil
+}
+
+// benchBody is the chat completion the bench sends: a system and a user message with
+// an email address. With unique, each call gets a body with a different address.
+func benchBody(stream, unique bool) func() []byte {
+	tail := map[bool]string{true: `,"stream":true}`, false: `}`}[stream]
+	fixed := []byte(`{"model":"fake-gpt","messages":[{"role":"system","content":"You are a support agent."},{"role":"user","content":"Please email jane.doe@acme.example about order 1234 and confirm the refund."}]` + tail)
+	if !unique {
+		return func() []byte { return fixed }
+	}
+	var n atomic.Int64
+	return func() []byte {
+		return []byte(`{"model":"fake-gpt","messages":[{"role":"system","content":"You are a support agent."},{"role":"user","content":"Please email customer` +
+			strconv.FormatInt(n.Add(1), 10) + `@acme.example about order 1234 and confirm the refund."}]` + tail)
+	}
+}
+
+// benchVerify runs 'vigil verify' on the data directory Vigil used (and its database,
+// when the configuration names PostgreSQL) and reports whether it passed, with its
+// summary or failure.
+func benchVerify(ctx context.Context, self, data, cfgFile string) (bool, string) {
+	args := []string{"verify", "--data", data}
+	if c, err := config.Load(cfgFile); err == nil {
+		if dsn, err := c.DatabaseDSN(); err == nil && dsn != "" {
+			args = append(args, "--database", dsn)
+		}
+	}
+	outb, err := exec.CommandContext(ctx, self, args...).CombinedOutput()
+	msg := strings.TrimSpace(string(outb))
+	if err != nil {
+		return false, "FAILED: " + msg + " (" + err.Error() + ")"
+	}
+	return true, "passed: " + msg
 }
 
 // stripProviders removes a providers: section from a YAML file (the bench supplies its
@@ -238,8 +314,8 @@ func mean(xs []float64) float64 {
 
 // load sends body to url from c workers, first for warmup (not measured) and then for
 // d, and returns the measured phase.
-func load(ctx context.Context, client *http.Client, url, authz string, body []byte, c int, warmup, d time.Duration) benchResult {
-	return loadWith(ctx, client, url, http.Header{"Authorization": {authz}}, body, c, warmup, d)
+func load(ctx context.Context, client *http.Client, url, authz string, body func() []byte, c int, warmup, d time.Duration) benchResult {
+	return loadWith(ctx, client, url, http.Header{"Authorization": {authz}}, body, c, warmup, d, nil)
 }
 
 // headerFlags collects repeated --peer-header flags.
@@ -248,8 +324,9 @@ type headerFlags []string
 func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
-// loadWith is load with arbitrary request headers.
-func loadWith(ctx context.Context, client *http.Client, url string, header http.Header, body []byte, c int, warmup, d time.Duration) benchResult {
+// loadWith is load with arbitrary request headers. measured, if set, is called just
+// before the measured phase starts (true) and just after it ends (false).
+func loadWith(ctx context.Context, client *http.Client, url string, header http.Header, body func() []byte, c int, warmup, d time.Duration, measured func(start bool)) benchResult {
 	run := func(d time.Duration, record bool) ([]time.Duration, int, time.Duration) {
 		var mu sync.Mutex
 		var all []time.Duration
@@ -264,7 +341,7 @@ func loadWith(ctx context.Context, client *http.Client, url string, header http.
 				lat := make([]time.Duration, 0, 4096)
 				for time.Now().Before(deadline) && ctx.Err() == nil {
 					t0 := time.Now()
-					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body()))
 					for k, v := range header {
 						req.Header[k] = v
 					}
@@ -296,7 +373,13 @@ func loadWith(ctx context.Context, client *http.Client, url string, header http.
 	if warmup > 0 {
 		run(warmup, false)
 	}
+	if measured != nil {
+		measured(true)
+	}
 	lat, errs, took := run(d, true)
+	if measured != nil {
+		measured(false)
+	}
 	slices.Sort(lat)
 	pct := func(p float64) float64 {
 		if len(lat) == 0 {
@@ -421,6 +504,30 @@ func rssMiB(pid int) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// cpuTime is the CPU time (user + system) process pid has used so far.
+func cpuTime(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces; fields after it follow ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond, true
 }
 
 func cpuModel() string {

@@ -2,16 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigil-gateway/vigil/internal/auth"
-	"github.com/vigil-gateway/vigil/internal/vigil"
 	"github.com/vigil-gateway/vigil/internal/web"
 )
 
@@ -22,9 +19,9 @@ import (
 //
 //	go test -run '^$' -bench ChatCompletionThroughVigil -cpuprofile cpu.prof ./cmd/vigil
 //
-// "auth-cached" is an experiment, not a product path: the same gateway with agent
-// keys resolved from memory, to show what the three database reads of
-// auth.Service.AuthenticateAgent cost per call.
+// "auth-uncached" is the same gateway with the authentication cache off
+// (auth.cache_ttl: 0s), to show what reading the key, agent, system and halt from
+// the database on every authentication costs per call.
 func BenchmarkChatCompletionThroughVigil(b *testing.B) {
 	r := newLLMRigB(b)
 	body := []byte(`{"model":"fake-gpt","messages":[{"role":"user","content":"Please email jane.doe@example.com about order 1234."}]}`)
@@ -52,9 +49,9 @@ func BenchmarkChatCompletionThroughVigil(b *testing.B) {
 		})
 	}
 	b.Run("as-served", func(b *testing.B) { run(b, r.m.URL()) })
-	b.Run("auth-cached", func(b *testing.B) {
+	b.Run("auth-uncached", func(b *testing.B) {
 		m := r.m
-		keys := &cachedAuth{next: &auth.Service{Store: m.store.Auth(), Agents: m.store.Inventory(), Ledger: m.ledger}, m: map[string]vigil.Actor{}}
+		keys := &auth.Service{Store: m.store.Auth(), Agents: m.store.Inventory(), Ledger: m.ledger, Halt: m.oversight.approvals}
 		masker, _, err := gatewayPII(m.Config.PII, m.keys, m.store.PIIVault())
 		if err != nil {
 			b.Fatal(err)
@@ -69,29 +66,6 @@ func BenchmarkChatCompletionThroughVigil(b *testing.B) {
 		defer srv.Close()
 		run(b, srv.URL)
 	})
-}
-
-// cachedAuth remembers agents forever: fine for measuring, wrong for the kill switch.
-type cachedAuth struct {
-	next *auth.Service
-	mu   sync.Mutex
-	m    map[string]vigil.Actor
-}
-
-func (c *cachedAuth) AuthenticateAgent(ctx context.Context, secret string) (vigil.Actor, error) {
-	c.mu.Lock()
-	a, ok := c.m[secret]
-	c.mu.Unlock()
-	if ok {
-		return a, nil
-	}
-	a, err := c.next.AuthenticateAgent(ctx, secret)
-	if err == nil {
-		c.mu.Lock()
-		c.m[secret] = a
-		c.mu.Unlock()
-	}
-	return a, err
 }
 
 // BenchmarkChatCompletionSequential is BenchmarkChatCompletionThroughVigil from one

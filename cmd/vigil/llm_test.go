@@ -65,19 +65,26 @@ func llmConfig(fakeURL, policyFile string) *config.Config {
 
 func newLLMRig(t *testing.T) *llmRig { return newLLMRigB(t) }
 
-func newLLMRigB(t testing.TB) *llmRig {
+// llmUpstream starts a fake provider and writes llmPolicy to a file in dir.
+func llmUpstream(t testing.TB, dir string) (fake *fakeprovider.Server, url, policyFile string) {
 	t.Helper()
-	fake := fakeprovider.New(fakeprovider.Options{APIKey: fakeKey})
+	fake = fakeprovider.New(fakeprovider.Options{APIKey: fakeKey})
 	fs := httptest.NewServer(fake)
 	t.Cleanup(fs.Close)
-	dir := t.TempDir()
-	policyFile := filepath.Join(dir, "policy.yaml")
+	policyFile = filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte(llmPolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return fake, fs.URL, policyFile
+}
+
+func newLLMRigB(t testing.TB) *llmRig {
+	t.Helper()
+	dir := t.TempDir()
+	fake, fakeURL, policyFile := llmUpstream(t, dir)
 	env := newTestEnv(map[string]string{"VIGIL_ADMIN_TOKEN": adminToken, "FAKE_PROVIDER_KEY": fakeKey})
 	m := NewMain(&env.Env)
-	m.Config = llmConfig(fs.URL, policyFile)
+	m.Config = llmConfig(fakeURL, policyFile)
 	m.Config.Listen = "127.0.0.1:0"
 	m.Config.DataDir = filepath.Join(dir, "data")
 	m.Config.Ledger.CheckpointInterval = 100 * time.Millisecond
@@ -98,7 +105,7 @@ func newLLMRigB(t testing.TB) *llmRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &llmRig{m: m, fake: fake, fakeURL: fs.URL, agentKey: key, url: m.URL()}
+	return &llmRig{m: m, fake: fake, fakeURL: fakeURL, agentKey: key, url: m.URL()}
 }
 
 // review is the tests' reviewer: through the admin API, it approves pending tool

@@ -77,6 +77,12 @@ func runMain(t *testing.T, cfg *config.Config) (*Main, *testEnv) {
 // call makes a request and decodes the JSON answer (if any) into a map.
 func call(t *testing.T, method, url, token string, body any) (int, map[string]any) {
 	t.Helper()
+	return callWith(t, method, url, token, nil, body)
+}
+
+// callWith is call with extra request headers.
+func callWith(t *testing.T, method, url, token string, header http.Header, body any) (int, map[string]any) {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -95,6 +101,9 @@ func call(t *testing.T, method, url, token string, body any) (int, map[string]an
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

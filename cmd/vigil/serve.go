@@ -176,8 +176,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	httpMetrics := newHTTPMetrics(registry)
 
-	keys := &auth.Service{Store: m.store.Auth(), Agents: m.store.Inventory(), Ledger: m.ledger}
-	inv := &inventory.Service{Store: m.store.Inventory(), Ledger: m.ledger}
+	keys := &auth.Service{Store: m.store.Auth(), Agents: m.store.Inventory(), Ledger: m.ledger, CacheTTL: cfg.Auth.CacheFor()}
+	// A suspension or resumption drops the authentication cache first, before
+	// oversight (chained on in wireOversight) closes the agent's open work.
+	inv := &inventory.Service{Store: m.store.Inventory(), Ledger: m.ledger, OnChange: func(string, string) { keys.Forget() }}
 
 	if m.AdminToken, err = keys.Bootstrap(ctx, getenv("VIGIL_ADMIN_TOKEN")); err != nil {
 		return fmt.Errorf("couldn't create the bootstrap admin token: %w", err)

@@ -78,30 +78,97 @@ func (u usageSink) AddUsage(_ context.Context, a vigil.Action, us enforce.Usage)
 }
 
 // aimsObserver reports what each call used to the ISO 42001 inventory, off the
-// request path: a slow or failing inventory never delays or fails a call.
+// request path: a slow or failing inventory never delays or fails a call. Uses are
+// added up in memory and reported once per flush interval — per agent, model or tool,
+// the first and last time seen and the count — instead of one database transaction
+// per call, which at concurrency competed with the ledger for the one SQLite writer.
+// The inventory lags by at most the interval; what is pending when Vigil stops is
+// reported on the way out.
 type aimsObserver struct {
-	m   *Main
-	svc aims.UsageReporter
-	ch  chan aims.Observation
+	m     *Main
+	svc   aims.UsageReporter
+	ch    chan aims.Observation
+	every time.Duration
 }
 
+// aimsFlushInterval is how often observed use is reported to the inventory.
+const aimsFlushInterval = time.Second
+
 func newAIMSObserver(m *Main, bg context.Context, svc aims.UsageReporter) *aimsObserver {
-	o := &aimsObserver{m: m, svc: svc, ch: make(chan aims.Observation, 4096)}
-	m.goBackground(func() {
-		for {
-			select {
-			case <-bg.Done():
-				return
-			case ob := <-o.ch:
-				ctx, cancel := context.WithTimeout(bg, 5*time.Second)
-				if err := o.svc.ReportUsage(ctx, ob); err != nil && bg.Err() == nil {
-					m.Log.Warn("couldn't report observed use to the inventory", "err", err)
-				}
-				cancel()
-			}
-		}
-	})
+	o := &aimsObserver{m: m, svc: svc, ch: make(chan aims.Observation, 4096), every: aimsFlushInterval}
+	m.goBackground(func() { o.run(bg) })
 	return o
+}
+
+// seen is what was observed of one key (an Observation without its time) since the
+// last flush.
+type seen struct {
+	first, last time.Time
+	n           int64
+}
+
+func (o *aimsObserver) run(bg context.Context) {
+	t := time.NewTicker(o.every)
+	defer t.Stop()
+	pending := map[aims.Observation]*seen{}
+	for {
+		select {
+		case <-bg.Done():
+		drain:
+			for {
+				select {
+				case ob := <-o.ch:
+					add(pending, ob)
+				default:
+					break drain
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			o.flush(ctx, pending)
+			cancel()
+			return
+		case ob := <-o.ch:
+			add(pending, ob)
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+			o.flush(ctx, pending)
+			cancel()
+		}
+	}
+}
+
+func add(pending map[aims.Observation]*seen, ob aims.Observation) {
+	at := ob.At
+	ob.At, ob.Count = time.Time{}, 0
+	s := pending[ob]
+	if s == nil {
+		pending[ob] = &seen{first: at, last: at, n: 1}
+		return
+	}
+	if at.Before(s.first) {
+		s.first = at
+	}
+	if at.After(s.last) {
+		s.last = at
+	}
+	s.n++
+}
+
+// flush reports and empties pending: each key as one use at its first time and the
+// rest at its last, so the inventory's first and last seen stay exact.
+func (o *aimsObserver) flush(ctx context.Context, pending map[aims.Observation]*seen) {
+	for ob, s := range pending {
+		ob.At, ob.Count = s.first, 1
+		err := o.svc.ReportUsage(ctx, ob)
+		if err == nil && s.n > 1 {
+			ob.At, ob.Count = s.last, s.n-1
+			err = o.svc.ReportUsage(ctx, ob)
+		}
+		if err != nil {
+			o.m.Log.Warn("couldn't report observed use to the inventory", "err", err)
+		}
+	}
+	clear(pending)
 }
 
 func (o *aimsObserver) Observe(_ context.Context, a vigil.Action) {

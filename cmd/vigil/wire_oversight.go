@@ -76,6 +76,14 @@ func (m *Main) wireOversight(bg context.Context, mux *web.Mux, keys *auth.Servic
 		OnEvent: sender.Notify, Competence: competence,
 	}
 	opts.Gate = func(ctx context.Context, a vigil.Actor) error { return mayAct(ctx, inv, w.approvals, a) }
+	// Every suspension, halt (and their lifting) from any replica, and a resync after
+	// missed notices, drops the authentication cache before open work is closed.
+	opts.OnNotice = func(n oversight.Notice) {
+		switch n.Kind {
+		case oversight.NoticeSuspended, oversight.NoticeResumed, oversight.NoticeHalted, oversight.NoticeUnhalted, oversight.NoticeResync:
+			keys.Forget()
+		}
+	}
 	pg, isPG := m.store.(*postgres.DB)
 	if isPG {
 		opts.Notifier = pgNotifier{pg}
@@ -84,7 +92,13 @@ func (m *Main) wireOversight(bg context.Context, mux *web.Mux, keys *auth.Servic
 		return err
 	}
 	keys.Halt = w.approvals
-	inv.OnChange = func(agentID, systemID string) { m.statusChanged(inv, w.approvals, agentID, systemID) }
+	prev := inv.OnChange
+	inv.OnChange = func(agentID, systemID string) {
+		if prev != nil {
+			prev(agentID, systemID)
+		}
+		m.statusChanged(inv, w.approvals, agentID, systemID)
+	}
 
 	w.users = &auth.Users{
 		Store: st.Users(), Ledger: m.ledger, CSRFKey: m.keys.Derive(keyring.PurposeSession), Password: w.password,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/vigil-gateway/vigil/internal/config"
@@ -26,7 +27,7 @@ func gatewayPII(c config.PIIConfig, keys *keyring.Keyring, vault pii.Vault) (enf
 	opts := piiOptions(c)
 	opts.HashKey = keys.Derive(keyring.PurposePIIHash)
 	opts.VaultKey = keys.Derive(keyring.PurposePIIVault)
-	opts.Vault = vault
+	opts.Vault = newVaultCache(vault)
 	e, err := pii.New(opts)
 	if err != nil {
 		return nil, nil, err
@@ -58,6 +59,72 @@ func answerOptions(opts pii.Options) pii.Options {
 	}
 	opts.Operators = ops
 	return opts
+}
+
+// vaultCache keeps the vault entries this replica wrote or read, so restoring the
+// tokens in an answer — every answer, usually tokens the request just minted — reads
+// memory instead of the database. A copy stays valid until the expiry it was read
+// with: a token id is an HMAC of its scope, type and value, so an entry never changes
+// meaning; Put never moves an expiry earlier; and only expired entries are ever
+// deleted (Purge). A token not found is not remembered: another replica may write it
+// next. Entries are ciphertext, as in the database.
+type vaultCache struct {
+	pii.Vault
+	mu sync.RWMutex
+	m  map[vaultKey]pii.VaultEntry
+}
+
+type vaultKey struct{ agent, session, id string }
+
+// maxVaultCache bounds the cache (about 5 MiB); past it, it starts over. Answers
+// mostly carry tokens their own request just minted, so recent entries are the ones
+// that matter.
+const maxVaultCache = 1 << 14
+
+func newVaultCache(v pii.Vault) *vaultCache {
+	return &vaultCache{Vault: v, m: map[vaultKey]pii.VaultEntry{}}
+}
+
+func (c *vaultCache) Put(ctx context.Context, entries ...pii.VaultEntry) error {
+	if err := c.Vault.Put(ctx, entries...); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range entries {
+		c.keep(e)
+	}
+	return nil
+}
+
+func (c *vaultCache) Get(ctx context.Context, agentID, sessionID, id string, now time.Time) (pii.VaultEntry, error) {
+	k := vaultKey{agentID, sessionID, id}
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok && e.ExpiresAt.After(now) {
+		return e, nil
+	}
+	e, err := c.Vault.Get(ctx, agentID, sessionID, id, now)
+	if err != nil {
+		return e, err
+	}
+	c.mu.Lock()
+	c.keep(e)
+	c.mu.Unlock()
+	return e, nil
+}
+
+// keep remembers e, never with an earlier expiry than one already kept. c.mu is held.
+func (c *vaultCache) keep(e pii.VaultEntry) {
+	k := vaultKey{e.AgentID, e.SessionID, e.ID}
+	if old, ok := c.m[k]; ok && old.ExpiresAt.After(e.ExpiresAt) {
+		return
+	}
+	if len(c.m) >= maxVaultCache {
+		clear(c.m)
+	}
+	c.m[k] = e
 }
 
 // purgeVault drops expired tokenized values every interval until ctx ends.

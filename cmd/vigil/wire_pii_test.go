@@ -6,12 +6,16 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vigil-gateway/vigil/internal/config"
 	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/keyring"
+	"github.com/vigil-gateway/vigil/internal/pii"
 	"github.com/vigil-gateway/vigil/internal/store/sqlite"
+	"github.com/vigil-gateway/vigil/internal/vigil"
 )
 
 func testMasker(t *testing.T, c config.PIIConfig) enforce.Masker {
@@ -84,6 +88,67 @@ func TestGatewayPIIBlockAndOff(t *testing.T) {
 	}
 	if m := testMasker(t, config.PIIConfig{Mode: "off"}); m != nil {
 		t.Error("mode off built a masker")
+	}
+}
+
+// countingVault is a pii.Vault in memory that counts reads.
+type countingVault struct {
+	mu    sync.Mutex
+	m     map[string]pii.VaultEntry
+	reads int
+}
+
+func (v *countingVault) Put(_ context.Context, es ...pii.VaultEntry) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, e := range es {
+		v.m[e.AgentID+"/"+e.SessionID+"/"+e.ID] = e
+	}
+	return nil
+}
+
+func (v *countingVault) Get(_ context.Context, agent, session, id string, now time.Time) (pii.VaultEntry, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.reads++
+	e, ok := v.m[agent+"/"+session+"/"+id]
+	if !ok || !e.ExpiresAt.After(now) {
+		return pii.VaultEntry{}, vigil.NotFound("no entry")
+	}
+	return e, nil
+}
+
+func (v *countingVault) Purge(context.Context, time.Time) (int64, error) { return 0, nil }
+
+// The vault cache serves what this replica wrote or read until its expiry, and never
+// remembers a miss (another replica may write the token next).
+func TestVaultCache(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	under := &countingVault{m: map[string]pii.VaultEntry{}}
+	c := newVaultCache(under)
+	mine := pii.VaultEntry{AgentID: "a", SessionID: "s", ID: "mine00000000", Ciphertext: []byte("1"), ExpiresAt: now.Add(time.Hour)}
+	if err := c.Put(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := c.Get(ctx, "a", "s", mine.ID, now); err != nil || string(e.Ciphertext) != "1" || under.reads != 0 {
+		t.Errorf("Get of an entry just written = %v, %v after %d store reads; want it from memory", e, err, under.reads)
+	}
+	if _, err := c.Get(ctx, "a", "s", mine.ID, now.Add(time.Hour)); !errors.Is(err, vigil.ErrNotFound) || under.reads != 1 {
+		t.Errorf("Get at its expiry = %v after %d store reads; want the store asked and not found", err, under.reads)
+	}
+	// Written by another replica after a miss here.
+	theirs := pii.VaultEntry{AgentID: "a", SessionID: "s", ID: "theirs000000", Ciphertext: []byte("2"), ExpiresAt: now.Add(time.Hour)}
+	if _, err := c.Get(ctx, "a", "s", theirs.ID, now); !errors.Is(err, vigil.ErrNotFound) {
+		t.Fatalf("Get before it exists = %v", err)
+	}
+	under.Put(ctx, theirs)
+	if e, err := c.Get(ctx, "a", "s", theirs.ID, now); err != nil || string(e.Ciphertext) != "2" {
+		t.Errorf("Get after another replica wrote it = %v, %v", e, err)
+	}
+	reads := under.reads
+	if _, err := c.Get(ctx, "a", "s", theirs.ID, now); err != nil || under.reads != reads {
+		t.Errorf("second Get = %v after %d store reads, want it from memory", err, under.reads-reads)
 	}
 }
 

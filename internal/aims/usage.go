@@ -24,6 +24,9 @@ type Observation struct {
 	// Provider and Model are set for model calls; Server and Tool for tool calls.
 	Provider, Model string
 	Server, Tool    string
+	// Count is how many uses at At this observation stands for (a reporter that
+	// aggregates sends several at once); 0 means 1.
+	Count int64
 }
 
 // UsageReporter is what the gateway pipeline calls for every model or tool call it
@@ -44,7 +47,11 @@ func (s *Service) ReportUsage(ctx context.Context, o Observation) error {
 		o.Source = "unknown"
 	}
 	key := UsageKey{AgentID: o.AgentID, SystemID: o.SystemID, Provider: o.Provider, Model: o.Model, Server: o.Server, Tool: o.Tool, Source: o.Source}
-	if err := s.Store.AddUsage(ctx, key, o.At.UTC().Truncate(time.Microsecond), 1); err != nil {
+	n := o.Count
+	if n <= 0 {
+		n = 1
+	}
+	if err := s.Store.AddUsage(ctx, key, o.At.UTC().Truncate(time.Microsecond), n); err != nil {
 		return fmt.Errorf("couldn't record observed use: %w", err)
 	}
 	return nil

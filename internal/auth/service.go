@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,9 +31,34 @@ type Service struct {
 	// Halt, if set, is consulted on every agent authentication: while it is on, every
 	// agent is refused. Nil means there is no global kill switch.
 	Halt Halter
+	// CacheTTL, if positive, lets AuthenticateAgent serve an agent key's resolution
+	// (the key, its agent and system, and the global kill switch being off) from
+	// memory for at most this long after the store was read. Whoever changes what it
+	// caches MUST call Forget right after the change is committed and before open work
+	// is closed: this Service does it for the keys it rotates and revokes; the wiring
+	// does it for suspensions, resumptions and the halt (inventory.Service.OnChange,
+	// oversight notices from every replica). CacheTTL is then only the bound on a lost
+	// notification. Zero reads the store on every call.
+	CacheTTL time.Duration
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+
+	cache agentCache
 }
+
+// clock is the time the cache's staleness is measured in: monotonic unless a test
+// replaced Now.
+func (s *Service) clock() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Forget drops every cached key resolution and the cached halt state, so the next
+// authentication reads the store. Call it after any change to an agent key, an
+// agent's or a system's status or the global kill switch has been committed.
+func (s *Service) Forget() { s.cache.forget() }
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {
@@ -52,40 +78,85 @@ func (s *Service) AuthenticateAgent(ctx context.Context, secret string) (vigil.A
 		}
 		return vigil.Actor{}, errBadCredentials
 	}
-	k, err := s.Store.AgentKeyByHash(ctx, Hash(secret))
+	r, err := s.resolve(ctx, Hash(secret))
+	if err != nil {
+		return vigil.Actor{}, err
+	}
+	if !r.key.Active(s.now()) {
+		return vigil.Actor{}, vigil.Errorf(vigil.EUNAUTHORIZED, "API key %s has been revoked or has expired", r.key.Prefix)
+	}
+	if r.agent.Status == inventory.Suspended {
+		return vigil.Actor{}, vigil.Errorf(vigil.ESUSPENDED, "agent %q is suspended: %s", r.agent.Name, r.agent.SuspendedReason)
+	}
+	if r.sys.Status == inventory.Suspended {
+		return vigil.Actor{}, vigil.Errorf(vigil.ESUSPENDED, "AI system %q is suspended: %s", r.sys.Name, r.sys.SuspendedReason)
+	}
+	if err := s.checkHalt(ctx); err != nil {
+		return vigil.Actor{}, err
+	}
+	a := ActorOf(r.agent, r.sys)
+	// The cached agent's labels are shared; the actor gets its own copy.
+	a.Labels = maps.Clone(a.Labels)
+	return a, nil
+}
+
+// resolve reads the key with hash, its agent and its system, from the cache when a
+// fresh entry is there.
+func (s *Service) resolve(ctx context.Context, hash string) (resolved, error) {
+	if s.CacheTTL > 0 {
+		if r, ok := s.cache.get(hash, s.clock(), s.CacheTTL); ok {
+			return r, nil
+		}
+	}
+	// Taken before the reads: an entry's age counts from before what it says was read,
+	// and a Forget during the reads keeps them out of the cache.
+	gen, at := s.cache.generation(), s.clock()
+	k, err := s.Store.AgentKeyByHash(ctx, hash)
 	if errors.Is(err, vigil.ErrNotFound) {
-		return vigil.Actor{}, errBadCredentials
+		return resolved{}, errBadCredentials
 	}
 	if err != nil {
-		return vigil.Actor{}, fmt.Errorf("couldn't look up agent key: %w", err)
+		return resolved{}, fmt.Errorf("couldn't look up agent key: %w", err)
 	}
 	if !k.Active(s.now()) {
-		return vigil.Actor{}, vigil.Errorf(vigil.EUNAUTHORIZED, "API key %s has been revoked or has expired", k.Prefix)
+		return resolved{key: k}, nil
 	}
 	a, err := s.Agents.Agent(ctx, k.AgentID)
 	if err != nil {
-		return vigil.Actor{}, fmt.Errorf("couldn't load agent of key %s: %w", k.Prefix, err)
+		return resolved{}, fmt.Errorf("couldn't load agent of key %s: %w", k.Prefix, err)
 	}
 	sys, err := s.Agents.System(ctx, a.SystemID)
 	if err != nil {
-		return vigil.Actor{}, fmt.Errorf("couldn't load system of agent %s: %w", a.Name, err)
+		return resolved{}, fmt.Errorf("couldn't load system of agent %s: %w", a.Name, err)
 	}
-	if a.Status == inventory.Suspended {
-		return vigil.Actor{}, vigil.Errorf(vigil.ESUSPENDED, "agent %q is suspended: %s", a.Name, a.SuspendedReason)
+	r := resolved{key: k, agent: a, sys: sys, at: at}
+	if s.CacheTTL > 0 && r.usable() {
+		s.cache.put(hash, r, gen)
 	}
-	if sys.Status == inventory.Suspended {
-		return vigil.Actor{}, vigil.Errorf(vigil.ESUSPENDED, "AI system %q is suspended: %s", sys.Name, sys.SuspendedReason)
+	return r, nil
+}
+
+// checkHalt refuses every agent while the global kill switch is on, and when it
+// cannot tell. Only "off" is cached.
+func (s *Service) checkHalt(ctx context.Context) error {
+	if s.Halt == nil {
+		return nil
 	}
-	if s.Halt != nil {
-		on, reason, err := s.Halt.Halted(ctx)
-		if err != nil {
-			return vigil.Actor{}, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "couldn't check the global kill switch; refusing to be safe", Err: err}
-		}
-		if on {
-			return vigil.Actor{}, vigil.Errorf(vigil.ESUSPENDED, "Vigil is halted: every agent is stopped: %s", reason)
-		}
+	if s.CacheTTL > 0 && s.cache.notHalted(s.clock(), s.CacheTTL) {
+		return nil
 	}
-	return ActorOf(a, sys), nil
+	gen, at := s.cache.generation(), s.clock()
+	on, reason, err := s.Halt.Halted(ctx)
+	if err != nil {
+		return &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "couldn't check the global kill switch; refusing to be safe", Err: err}
+	}
+	if on {
+		return vigil.Errorf(vigil.ESUSPENDED, "Vigil is halted: every agent is stopped: %s", reason)
+	}
+	if s.CacheTTL > 0 {
+		s.cache.putNotHalted(at, gen)
+	}
+	return nil
 }
 
 // ActorOf is the actor an agent of sys acts as.
@@ -140,7 +211,9 @@ func (s *Service) RotateAgentKey(ctx context.Context, by vigil.Actor, agentID st
 	if err != nil {
 		return "", AgentKey{}, err
 	}
-	if err := s.Store.ExpireAgentKeys(ctx, agentID, k.ID, s.now().Add(grace)); err != nil {
+	err = s.Store.ExpireAgentKeys(ctx, agentID, k.ID, s.now().Add(grace))
+	s.Forget() // even after an error: the change may have been committed
+	if err != nil {
 		return "", AgentKey{}, fmt.Errorf("couldn't retire old keys: %w", err)
 	}
 	if err := s.record(ctx, by, vigil.EventTokenRevoked, agentID, map[string]string{"kind": "agent_key", "except": k.ID, "grace": grace.String()}); err != nil {
@@ -151,7 +224,9 @@ func (s *Service) RotateAgentKey(ctx context.Context, by vigil.Actor, agentID st
 
 // RevokeAgentKey revokes one key of an agent at once.
 func (s *Service) RevokeAgentKey(ctx context.Context, by vigil.Actor, agentID, keyID string) error {
-	if err := s.Store.RevokeAgentKey(ctx, agentID, keyID, s.now()); err != nil {
+	err := s.Store.RevokeAgentKey(ctx, agentID, keyID, s.now())
+	s.Forget() // even after an error: the change may have been committed
+	if err != nil {
 		return err
 	}
 	return s.record(ctx, by, vigil.EventTokenRevoked, agentID, map[string]string{"kind": "agent_key", "key_id": keyID})

@@ -51,6 +51,9 @@ type Config struct {
 	// HTTP tunes the listener.
 	HTTP HTTPConfig `yaml:"http"`
 
+	// Auth tunes agent authentication.
+	Auth AuthConfig `yaml:"auth"`
+
 	// Ledger tunes the tamper-evident ledger.
 	Ledger LedgerConfig `yaml:"ledger"`
 
@@ -136,6 +139,7 @@ func (c *Config) ApplyDefaults() {
 	if c.HTTP.ReadHeaderTimeout == 0 {
 		c.HTTP.ReadHeaderTimeout = 10 * time.Second
 	}
+	c.Auth.applyDefaults()
 	c.Ledger.applyDefaults()
 	c.AIMS.applyDefaults()
 	c.Oversight.applyDefaults()
@@ -184,6 +188,7 @@ func (c *Config) Validate() error {
 		errs.add("public_url", "must start with http:// or https://")
 	}
 	// Each section validates itself; add a line here with each new section.
+	c.Auth.validate(&errs)
 	c.Ledger.validate(&errs)
 	c.PII.validate(&errs)
 	c.AIMS.validate(&errs)

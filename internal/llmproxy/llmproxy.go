@@ -119,6 +119,8 @@ func (p *Proxy) agent(h web.HandlerFunc) web.HandlerFunc {
 			defer done()
 			// A suspension that landed between the first check and Track would have
 			// found nothing to cancel: check once more now that the work is registered.
+			// This holds with auth's cache too, which every suspension drops before it
+			// closes open work (ADR 0010), and costs a map lookup.
 			if a, err = p.Auth.AuthenticateAgent(ctx, secret); err != nil {
 				return err
 			}

@@ -46,6 +46,13 @@ type Options struct {
 	// global halt) before a held call is raised and again before an approved one is
 	// released, so a suspension racing a decision never lets a call through.
 	Gate func(ctx context.Context, agent vigil.Actor) error
+	// OnNotice, if set, is called (synchronously; keep it quick) with every notice this
+	// replica acts on — the ones it publishes itself and those Receive gets from other
+	// replicas — before anything else is done about it, in particular before open work
+	// is closed. Caches of agent status (authentication) drop what they hold here, so a
+	// call that registered its work after the drop cannot have been let in by a stale
+	// entry.
+	OnNotice func(Notice)
 	// OnEvent, if set, is called (synchronously; keep it quick) after this replica
 	// raised, decided, expired or cancelled a request. Webhooks hang off it.
 	OnEvent func(kind NoticeKind, r Request)

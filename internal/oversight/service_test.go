@@ -583,3 +583,51 @@ func TestNoticeRoundTrip(t *testing.T) {
 		t.Error("garbage decoded")
 	}
 }
+
+// OnNotice sees every suspension and halt, this replica's own and other replicas',
+// before the open work they stop is closed: an authentication cache dropped there
+// cannot let in a call whose work was registered after the drop.
+func TestOnNoticeRunsBeforeWorkIsClosed(t *testing.T) {
+	sessions := &oversight.Sessions{}
+	var mu sync.Mutex
+	var seen []string // kind and whether the agent's work was still open
+	var stream context.Context
+	f := newFixture(t, func(o *oversight.Options) {
+		o.Sessions = sessions
+		o.OnNotice = func(n oversight.Notice) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, string(n.Kind)+map[bool]string{true: " open", false: " closed"}[stream.Err() == nil])
+		}
+	})
+	ctx := context.Background()
+	track := func() func() {
+		mu.Lock()
+		defer mu.Unlock()
+		s, done := sessions.Track(ctx, agent)
+		stream = s
+		return done
+	}
+	done := track()
+	defer done()
+	if err := f.svc.StatusChanged(ctx, agent.ID, "", true, "user:carol", "refund loop"); err != nil {
+		t.Fatal(err)
+	}
+	done = track()
+	defer done()
+	if _, err := f.svc.SetHalt(ctx, reviewer("carol"), true, "leak"); err != nil {
+		t.Fatal(err)
+	}
+	done = track()
+	defer done()
+	f.svc.Receive(oversight.Notice{Kind: oversight.NoticeSuspended, AgentID: agent.ID, Reason: "from B", Origin: "replica-b"})
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"suspended open", "halted open", "suspended open"}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("notices seen by OnNotice (-want +got):\n%s", diff)
+	}
+	if stream.Err() == nil {
+		t.Error("the notice from another replica did not close the agent's work")
+	}
+}

@@ -145,6 +145,9 @@ func (s *Service) Receive(n Notice) {
 }
 
 func (s *Service) deliver(n Notice) {
+	if s.opts.OnNotice != nil {
+		s.opts.OnNotice(n)
+	}
 	if s.opts.Sessions != nil {
 		switch n.Kind {
 		case NoticeSuspended:

@@ -24,6 +24,11 @@ func (v *piiVault) Put(ctx context.Context, entries ...pii.VaultEntry) error {
 		return nil
 	}
 	b := &pgx.Batch{}
+	// Committed without waiting for its WAL flush: it is visible to every replica at
+	// once, and durable as soon as the request's ledger entry is — that commit waits
+	// for the WAL up to its own record, which comes after this one's, and it is made
+	// before the request leaves (docs/adr/0010-hot-path.md).
+	b.Queue(`SET LOCAL synchronous_commit TO OFF`)
 	for _, e := range entries {
 		b.Queue(`INSERT INTO pii_vault (agent_id, session_id, token_id, ciphertext, expires_at)
 			VALUES ($1, $2, $3, $4, $5)

@@ -30,7 +30,7 @@ func scanRecord(row interface{ Scan(...any) error }) (aims.StoredRecord, error) 
 }
 
 func (s *aimsStore) CreateRecord(ctx context.Context, r aims.StoredRecord) error {
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO aims_records (`+recordCols+`) VALUES (?,?,?,?,?,?)`,
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO aims_records (`+recordCols+`) VALUES (?,?,?,?,?,?)`,
 		r.Kind, r.ID, r.SystemID, r.Data, micros(r.UpdatedAt), r.UpdatedBy)
 	if isUnique(err) {
 		return vigil.Conflict("a %s record %q already exists", r.Kind, r.ID)
@@ -42,7 +42,7 @@ func (s *aimsStore) CreateRecord(ctx context.Context, r aims.StoredRecord) error
 }
 
 func (s *aimsStore) PutRecord(ctx context.Context, r aims.StoredRecord) error {
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO aims_records (`+recordCols+`) VALUES (?,?,?,?,?,?)
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO aims_records (`+recordCols+`) VALUES (?,?,?,?,?,?)
 		ON CONFLICT (kind, id) DO UPDATE SET system_id=excluded.system_id, data=excluded.data, updated_at=excluded.updated_at, updated_by=excluded.updated_by`,
 		r.Kind, r.ID, r.SystemID, r.Data, micros(r.UpdatedAt), r.UpdatedBy)
 	if err != nil {
@@ -52,7 +52,7 @@ func (s *aimsStore) PutRecord(ctx context.Context, r aims.StoredRecord) error {
 }
 
 func (s *aimsStore) Record(ctx context.Context, kind, id string) (aims.StoredRecord, error) {
-	r, err := scanRecord(s.db.read.QueryRowContext(ctx, `SELECT `+recordCols+` FROM aims_records WHERE kind=? AND id=?`, kind, id))
+	r, err := scanRecord(s.db.reads.QueryRowContext(ctx, `SELECT `+recordCols+` FROM aims_records WHERE kind=? AND id=?`, kind, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, vigil.NotFound("no %s record %q", kind, id)
 	}
@@ -60,7 +60,7 @@ func (s *aimsStore) Record(ctx context.Context, kind, id string) (aims.StoredRec
 }
 
 func (s *aimsStore) ListRecords(ctx context.Context, kind string) ([]aims.StoredRecord, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+recordCols+` FROM aims_records WHERE kind=? ORDER BY id`, kind)
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT `+recordCols+` FROM aims_records WHERE kind=? ORDER BY id`, kind)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't list %s records: %w", kind, err)
 	}
@@ -77,7 +77,7 @@ func (s *aimsStore) ListRecords(ctx context.Context, kind string) ([]aims.Stored
 }
 
 func (s *aimsStore) DeleteRecord(ctx context.Context, kind, id string) error {
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM aims_records WHERE kind=? AND id=?`, kind, id)
+	res, err := s.db.writes.ExecContext(ctx, `DELETE FROM aims_records WHERE kind=? AND id=?`, kind, id)
 	if err != nil {
 		return fmt.Errorf("couldn't delete %s record: %w", kind, err)
 	}
@@ -88,7 +88,7 @@ func (s *aimsStore) DeleteRecord(ctx context.Context, kind, id string) error {
 }
 
 func (s *aimsStore) AddUsage(ctx context.Context, k aims.UsageKey, at time.Time, n int64) error {
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO aims_usage (agent_id, system_id, provider, model, server, tool, source, first_seen, last_seen, count)
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO aims_usage (agent_id, system_id, provider, model, server, tool, source, first_seen, last_seen, count)
 		VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (agent_id, system_id, provider, model, server, tool, source) DO UPDATE SET
 			first_seen=min(first_seen, excluded.first_seen), last_seen=max(last_seen, excluded.last_seen), count=count+excluded.count`,
@@ -100,7 +100,7 @@ func (s *aimsStore) AddUsage(ctx context.Context, k aims.UsageKey, at time.Time,
 }
 
 func (s *aimsStore) Usage(ctx context.Context) ([]aims.UsageAggregate, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT agent_id, system_id, provider, model, server, tool, source, first_seen, last_seen, count
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT agent_id, system_id, provider, model, server, tool, source, first_seen, last_seen, count
 		FROM aims_usage ORDER BY agent_id, system_id, provider, model, server, tool, source`)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read usage: %w", err)
@@ -132,7 +132,7 @@ func (s *aimsStore) AppendHealth(ctx context.Context, results []aims.HealthResul
 }
 
 func (s *aimsStore) HealthHistory(ctx context.Context, from, to time.Time) ([]aims.HealthResult, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT at, check_name, pass, detail FROM aims_health WHERE at >= ? AND at < ? ORDER BY at, check_name, seq`, micros(from), micros(to))
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT at, check_name, pass, detail FROM aims_health WHERE at >= ? AND at < ? ORDER BY at, check_name, seq`, micros(from), micros(to))
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read health history: %w", err)
 	}
@@ -151,7 +151,7 @@ func (s *aimsStore) HealthHistory(ctx context.Context, from, to time.Time) ([]ai
 }
 
 func (s *aimsStore) AppendVerification(ctx context.Context, v aims.Verification) error {
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO aims_verifications (at, ok, size, checkpoint, summary, method) VALUES (?,?,?,?,?,?)`,
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO aims_verifications (at, ok, size, checkpoint, summary, method) VALUES (?,?,?,?,?,?)`,
 		micros(v.At), v.OK, v.Size, v.Checkpoint, v.Summary, v.Method)
 	if err != nil {
 		return fmt.Errorf("couldn't store verification: %w", err)
@@ -160,7 +160,7 @@ func (s *aimsStore) AppendVerification(ctx context.Context, v aims.Verification)
 }
 
 func (s *aimsStore) Verifications(ctx context.Context, from, to time.Time) ([]aims.Verification, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT at, ok, size, checkpoint, summary, method FROM aims_verifications WHERE at >= ? AND at < ? ORDER BY at, seq`, micros(from), micros(to))
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT at, ok, size, checkpoint, summary, method FROM aims_verifications WHERE at >= ? AND at < ? ORDER BY at, seq`, micros(from), micros(to))
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read verifications: %w", err)
 	}

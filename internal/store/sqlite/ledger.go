@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -98,6 +99,7 @@ func (s *ledgerStore) insertRows(ctx context.Context, tx *sql.Tx, table string, 
 
 type seqTx struct {
 	ctx context.Context
+	db  *DB
 	tx  *sql.Tx
 }
 
@@ -105,31 +107,38 @@ func (t seqTx) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return readHashes(t.ctx, t.tx, indexes)
 }
 
+// The statements Sequence runs in every batch, prepared once (txStatements).
+const (
+	sqlTreeState  = `SELECT size, root FROM ledger_tree WHERE id = 0`
+	sqlTreeUpdate = `UPDATE ledger_tree SET size = ?, root = ? WHERE id = 0 AND size = ?`
+	// The ids travel as one JSON array, so one prepared statement serves any batch.
+	sqlExistingIDs = `SELECT event_id FROM ledger_entries WHERE event_id IN (SELECT value FROM json_each(?))`
+)
+
 func (t seqTx) Existing(ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := t.tx.QueryContext(t.ctx, `SELECT event_id FROM ledger_entries WHERE event_id IN (`+placeholders(len(chunk))+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[id] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	var rows *sql.Rows
+	if st := t.db.writes.txStmt(t.ctx, t.tx, sqlExistingIDs); st != nil {
+		rows, err = st.QueryContext(t.ctx, string(list))
+	} else {
+		rows, err = t.tx.QueryContext(t.ctx, sqlExistingIDs, string(list))
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
 }
 
 func placeholders(n int) string {
@@ -235,12 +244,12 @@ func (s *ledgerStore) Sequence(ctx context.Context, fn func(tx ledger.SeqTx, siz
 	return s.db.tx(ctx, func(tx *sql.Tx) error {
 		var size int64
 		var rootB []byte
-		if err := tx.QueryRowContext(ctx, `SELECT size, root FROM ledger_tree WHERE id = 0`).Scan(&size, &rootB); err != nil {
+		if err := s.db.txQueryRow(ctx, tx, sqlTreeState).Scan(&size, &rootB); err != nil {
 			return fmt.Errorf("couldn't read tree state: %w", err)
 		}
 		var root tlog.Hash
 		copy(root[:], rootB)
-		b, err := fn(seqTx{ctx, tx}, size, root)
+		b, err := fn(seqTx{ctx, s.db, tx}, size, root)
 		if err != nil || b == nil {
 			return err
 		}
@@ -259,7 +268,7 @@ func (s *ledgerStore) Sequence(ctx context.Context, fn func(tx ledger.SeqTx, siz
 		}); err != nil {
 			return fmt.Errorf("couldn't write bodies: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE ledger_tree SET size = ?, root = ? WHERE id = 0 AND size = ?`, b.Size, b.Root[:], size)
+		res, err := s.db.txExec(ctx, tx, sqlTreeUpdate, b.Size, b.Root[:], size)
 		if err != nil {
 			return fmt.Errorf("couldn't update tree state: %w", err)
 		}
@@ -274,7 +283,7 @@ func (s *ledgerStore) TreeState(ctx context.Context) (int64, tlog.Hash, error) {
 	var size int64
 	var rootB []byte
 	var root tlog.Hash
-	if err := s.db.read.QueryRowContext(ctx, `SELECT size, root FROM ledger_tree WHERE id = 0`).Scan(&size, &rootB); err != nil {
+	if err := s.db.reads.QueryRowContext(ctx, sqlTreeState).Scan(&size, &rootB); err != nil {
 		return 0, root, fmt.Errorf("couldn't read tree state: %w", err)
 	}
 	copy(root[:], rootB)
@@ -286,7 +295,7 @@ func (s *ledgerStore) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.H
 }
 
 func (s *ledgerStore) Entries(ctx context.Context, start, end int64) ([]ledger.Entry, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT idx, event_id, data FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx`, start, end)
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT idx, event_id, data FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx`, start, end)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read entries: %w", err)
 	}
@@ -304,7 +313,7 @@ func (s *ledgerStore) Entries(ctx context.Context, start, end int64) ([]ledger.E
 
 func (s *ledgerStore) EntryByID(ctx context.Context, id string) (ledger.Entry, error) {
 	var e ledger.Entry
-	err := s.db.read.QueryRowContext(ctx, `SELECT idx, event_id, data FROM ledger_entries WHERE event_id = ?`, id).Scan(&e.Index, &e.EventID, &e.Data)
+	err := s.db.reads.QueryRowContext(ctx, `SELECT idx, event_id, data FROM ledger_entries WHERE event_id = ?`, id).Scan(&e.Index, &e.EventID, &e.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, vigil.NotFound("no ledger event %q", id)
 	}
@@ -312,7 +321,7 @@ func (s *ledgerStore) EntryByID(ctx context.Context, id string) (ledger.Entry, e
 }
 
 func (s *ledgerStore) Bodies(ctx context.Context, start, end int64) ([]ledger.Body, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT idx, event_id, sealed FROM ledger_bodies WHERE idx >= ? AND idx < ? ORDER BY idx`, start, end)
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT idx, event_id, sealed FROM ledger_bodies WHERE idx >= ? AND idx < ? ORDER BY idx`, start, end)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read bodies: %w", err)
 	}
@@ -329,7 +338,7 @@ func (s *ledgerStore) Bodies(ctx context.Context, start, end int64) ([]ledger.Bo
 }
 
 func (s *ledgerStore) DeleteBody(ctx context.Context, index int64) error {
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM ledger_bodies WHERE idx = ?`, index)
+	res, err := s.db.writes.ExecContext(ctx, `DELETE FROM ledger_bodies WHERE idx = ?`, index)
 	if err != nil {
 		return fmt.Errorf("couldn't erase body: %w", err)
 	}
@@ -341,7 +350,7 @@ func (s *ledgerStore) DeleteBody(ctx context.Context, index int64) error {
 
 func (s *ledgerStore) Head(ctx context.Context) (ledger.Checkpoint, error) {
 	var c ledger.Checkpoint
-	err := s.db.read.QueryRowContext(ctx, `SELECT h.size, h.note, COALESCE(c.created_at, 0) FROM ledger_head h LEFT JOIN ledger_checkpoints c ON c.size = h.size WHERE h.id = 0`).Scan(&c.Size, &c.Note, &c.CreatedAt)
+	err := s.db.reads.QueryRowContext(ctx, `SELECT h.size, h.note, COALESCE(c.created_at, 0) FROM ledger_head h LEFT JOIN ledger_checkpoints c ON c.size = h.size WHERE h.id = 0`).Scan(&c.Size, &c.Note, &c.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, vigil.NotFound("no checkpoint has been published")
 	}
@@ -377,7 +386,7 @@ func (s *ledgerStore) Publish(ctx context.Context, prev *ledger.Checkpoint, next
 }
 
 func (s *ledgerStore) Checkpoints(ctx context.Context, from, to int64) ([]ledger.Checkpoint, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT size, note, created_at FROM ledger_checkpoints WHERE size >= ? AND size <= ? ORDER BY size`, from, to)
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT size, note, created_at FROM ledger_checkpoints WHERE size >= ? AND size <= ? ORDER BY size`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read checkpoints: %w", err)
 	}

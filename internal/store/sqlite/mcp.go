@@ -39,7 +39,7 @@ func scanPin(row interface{ Scan(...any) error }) (pins.Pin, error) {
 }
 
 func (s *pinStore) ListPins(ctx context.Context, server string) ([]pins.Pin, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+pinCols+` FROM mcp_tool_pins WHERE ? = '' OR server = ? ORDER BY server, tool`, server, server)
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT `+pinCols+` FROM mcp_tool_pins WHERE ? = '' OR server = ? ORDER BY server, tool`, server, server)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't list tool pins: %w", err)
 	}
@@ -56,7 +56,7 @@ func (s *pinStore) ListPins(ctx context.Context, server string) ([]pins.Pin, err
 }
 
 func (s *pinStore) Pin(ctx context.Context, server, tool string) (pins.Pin, error) {
-	p, err := scanPin(s.db.read.QueryRowContext(ctx, `SELECT `+pinCols+` FROM mcp_tool_pins WHERE server = ? AND tool = ?`, server, tool))
+	p, err := scanPin(s.db.reads.QueryRowContext(ctx, `SELECT `+pinCols+` FROM mcp_tool_pins WHERE server = ? AND tool = ?`, server, tool))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, vigil.NotFound("no pinned tool %q on MCP server %q", tool, server)
 	}
@@ -67,7 +67,7 @@ func (s *pinStore) Pin(ctx context.Context, server, tool string) (pins.Pin, erro
 }
 
 func (s *pinStore) CreatePin(ctx context.Context, p pins.Pin) error {
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO mcp_tool_pins (server, tool, hash, definition, seen_at, approved_by, approved_at) VALUES (?,?,?,?,?,?,?)`,
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO mcp_tool_pins (server, tool, hash, definition, seen_at, approved_by, approved_at) VALUES (?,?,?,?,?,?,?)`,
 		p.Server, p.Tool, p.Approved.Hash, string(p.Approved.Definition), micros(p.Approved.SeenAt), p.ApprovedBy, micros(p.ApprovedAt))
 	if isUnique(err) {
 		return vigil.Conflict("tool %q of MCP server %q is already pinned", p.Tool, p.Server)
@@ -79,7 +79,7 @@ func (s *pinStore) CreatePin(ctx context.Context, p pins.Pin) error {
 }
 
 func (s *pinStore) SetPending(ctx context.Context, server, tool string, v pins.Version) (bool, error) {
-	res, err := s.db.write.ExecContext(ctx, `UPDATE mcp_tool_pins SET pending_hash = ?, pending_definition = ?, pending_seen_at = ?
+	res, err := s.db.writes.ExecContext(ctx, `UPDATE mcp_tool_pins SET pending_hash = ?, pending_definition = ?, pending_seen_at = ?
 		WHERE server = ? AND tool = ? AND pending_hash IS NOT ?`,
 		v.Hash, string(v.Definition), micros(v.SeenAt), server, tool, v.Hash)
 	if err != nil {

@@ -89,7 +89,7 @@ func (s *oversightStore) CreateRequest(ctx context.Context, r oversight.Request)
 	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		return fmt.Errorf("couldn't encode approval request: %w", err)
 	}
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO approvals (`+approvalCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO approvals (`+approvalCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Status, r.Source, r.AgentID, r.AgentName, r.AgentOwner, r.SystemID, r.SystemName, r.SessionID,
 		tool, model, args, string(rules), r.Message, r.Policy, string(spec), micros(r.CreatedAt), micros(r.ExpiresAt),
 		microsPtr(r.DecidedAt), r.DecidedBy, r.Reason, edited)
@@ -174,7 +174,7 @@ func (s *oversightStore) ListRequests(ctx context.Context, f oversight.Filter) (
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+approvalCols+` FROM approvals
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT `+approvalCols+` FROM approvals
 		WHERE (?='' OR status=?) AND (?='' OR agent_id=?) AND (?='' OR system_id=?)
 		ORDER BY created_at DESC, id DESC LIMIT ?`,
 		f.Status, f.Status, f.AgentID, f.AgentID, f.SystemID, f.SystemID, limit)
@@ -292,7 +292,7 @@ func (s *oversightStore) Cancel(ctx context.Context, scope oversight.Scope, by, 
 
 func (s *oversightStore) CountPending(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.read.QueryRowContext(ctx, `SELECT count(*) FROM approvals WHERE status='pending'`).Scan(&n); err != nil {
+	if err := s.db.reads.QueryRowContext(ctx, `SELECT count(*) FROM approvals WHERE status='pending'`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("couldn't count pending approvals: %w", err)
 	}
 	return n, nil
@@ -301,7 +301,7 @@ func (s *oversightStore) CountPending(ctx context.Context) (int, error) {
 func (s *oversightStore) Halt(ctx context.Context) (oversight.Halt, error) {
 	var h oversight.Halt
 	var at int64
-	err := s.db.read.QueryRowContext(ctx, `SELECT halted, reason, set_by, set_at FROM halt WHERE id=1`).Scan(&h.On, &h.Reason, &h.By, &at)
+	err := s.db.reads.QueryRowContext(ctx, `SELECT halted, reason, set_by, set_at FROM halt WHERE id=1`).Scan(&h.On, &h.Reason, &h.By, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return oversight.Halt{}, nil
 	}
@@ -313,7 +313,7 @@ func (s *oversightStore) Halt(ctx context.Context) (oversight.Halt, error) {
 }
 
 func (s *oversightStore) SetHalt(ctx context.Context, h oversight.Halt) error {
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO halt (id, halted, reason, set_by, set_at) VALUES (1,?,?,?,?)
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO halt (id, halted, reason, set_by, set_at) VALUES (1,?,?,?,?)
 		ON CONFLICT (id) DO UPDATE SET halted=excluded.halted, reason=excluded.reason, set_by=excluded.set_by, set_at=excluded.set_at`,
 		h.On, h.Reason, h.By, micros(h.At))
 	if err != nil {
@@ -323,7 +323,7 @@ func (s *oversightStore) SetHalt(ctx context.Context, h oversight.Halt) error {
 }
 
 func (s *oversightStore) RecordDelivery(ctx context.Context, d oversight.Delivery) error {
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook, event, approval_id, attempt, status, error, at, duration_us)
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook, event, approval_id, attempt, status, error, at, duration_us)
 		VALUES (?,?,?,?,?,?,?,?,?)`, d.ID, d.Webhook, d.Event, d.ApprovalID, d.Attempt, d.Status, d.Error, micros(d.At), d.Duration.Microseconds())
 	if isUnique(err) {
 		return vigil.Conflict("delivery %s already recorded", d.ID)
@@ -338,7 +338,7 @@ func (s *oversightStore) ListDeliveries(ctx context.Context, approvalID string, 
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT id, webhook, event, approval_id, attempt, status, error, at, duration_us
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT id, webhook, event, approval_id, attempt, status, error, at, duration_us
 		FROM webhook_deliveries WHERE ?='' OR approval_id=? ORDER BY at DESC, id DESC LIMIT ?`, approvalID, approvalID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't list webhook deliveries: %w", err)

@@ -13,6 +13,13 @@ import (
 
 var _ pii.Vault = (*piiVault)(nil)
 
+// sqlVaultPut stores one entry; an entry's expiry never moves earlier.
+const sqlVaultPut = `INSERT INTO pii_vault (agent_id, session_id, token_id, ciphertext, expires_at)
+	VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (agent_id, session_id, token_id) DO UPDATE SET
+		ciphertext = excluded.ciphertext,
+		expires_at = max(pii_vault.expires_at, excluded.expires_at)`
+
 // piiVault implements pii.Vault over the pii_vault table.
 type piiVault struct{ db *DB }
 
@@ -23,18 +30,11 @@ func (v *piiVault) Put(ctx context.Context, entries ...pii.VaultEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	err := v.db.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO pii_vault (agent_id, session_id, token_id, ciphertext, expires_at)
-			VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (agent_id, session_id, token_id) DO UPDATE SET
-				ciphertext = excluded.ciphertext,
-				expires_at = max(pii_vault.expires_at, excluded.expires_at)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+	// Committed without an fsync of its own: the request's ledger entry, committed
+	// durably after it and before the request leaves, makes it durable (txOrdered).
+	err := v.db.txOrdered(ctx, func(tx *sql.Tx) error {
 		for _, e := range entries {
-			if _, err := stmt.ExecContext(ctx, e.AgentID, e.SessionID, e.ID, e.Ciphertext, micros(e.ExpiresAt)); err != nil {
+			if _, err := v.db.txExec(ctx, tx, sqlVaultPut, e.AgentID, e.SessionID, e.ID, e.Ciphertext, micros(e.ExpiresAt)); err != nil {
 				return err
 			}
 		}
@@ -49,7 +49,7 @@ func (v *piiVault) Put(ctx context.Context, entries ...pii.VaultEntry) error {
 func (v *piiVault) Get(ctx context.Context, agentID, sessionID, id string, now time.Time) (pii.VaultEntry, error) {
 	e := pii.VaultEntry{AgentID: agentID, SessionID: sessionID, ID: id}
 	var exp int64
-	err := v.db.read.QueryRowContext(ctx, `SELECT ciphertext, expires_at FROM pii_vault
+	err := v.db.reads.QueryRowContext(ctx, `SELECT ciphertext, expires_at FROM pii_vault
 		WHERE agent_id = ? AND session_id = ? AND token_id = ? AND expires_at > ?`,
 		agentID, sessionID, id, micros(now)).Scan(&e.Ciphertext, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -63,7 +63,7 @@ func (v *piiVault) Get(ctx context.Context, agentID, sessionID, id string, now t
 }
 
 func (v *piiVault) Purge(ctx context.Context, now time.Time) (int64, error) {
-	res, err := v.db.write.ExecContext(ctx, `DELETE FROM pii_vault WHERE expires_at <= ?`, micros(now))
+	res, err := v.db.writes.ExecContext(ctx, `DELETE FROM pii_vault WHERE expires_at <= ?`, micros(now))
 	if err != nil {
 		return 0, fmt.Errorf("couldn't purge the PII vault: %w", err)
 	}

@@ -39,7 +39,7 @@ func scanSystem(row interface{ Scan(...any) error }) (inventory.System, error) {
 }
 
 func (r *registryStore) CreateSystem(ctx context.Context, s inventory.System) error {
-	_, err := r.db.write.ExecContext(ctx, `INSERT INTO systems (`+systemCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := r.db.writes.ExecContext(ctx, `INSERT INTO systems (`+systemCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
 		s.ID, s.Name, s.Purpose, s.Owner, s.Lifecycle, s.Status, s.SuspendedReason, s.SuspendedBy, microsPtr(s.SuspendedAt), micros(s.CreatedAt), micros(s.UpdatedAt))
 	if isUnique(err) {
 		return vigil.Conflict("an AI system named %q already exists", s.Name)
@@ -51,7 +51,7 @@ func (r *registryStore) CreateSystem(ctx context.Context, s inventory.System) er
 }
 
 func (r *registryStore) UpdateSystem(ctx context.Context, s inventory.System) error {
-	res, err := r.db.write.ExecContext(ctx, `UPDATE systems SET purpose=?, owner=?, lifecycle=?, status=?, suspended_reason=?, suspended_by=?, suspended_at=?, updated_at=? WHERE id=?`,
+	res, err := r.db.writes.ExecContext(ctx, `UPDATE systems SET purpose=?, owner=?, lifecycle=?, status=?, suspended_reason=?, suspended_by=?, suspended_at=?, updated_at=? WHERE id=?`,
 		s.Purpose, s.Owner, s.Lifecycle, s.Status, s.SuspendedReason, s.SuspendedBy, microsPtr(s.SuspendedAt), micros(s.UpdatedAt), s.ID)
 	if err != nil {
 		return fmt.Errorf("couldn't update system: %w", err)
@@ -63,7 +63,7 @@ func (r *registryStore) UpdateSystem(ctx context.Context, s inventory.System) er
 }
 
 func (r *registryStore) System(ctx context.Context, id string) (inventory.System, error) {
-	s, err := scanSystem(r.db.read.QueryRowContext(ctx, `SELECT `+systemCols+` FROM systems WHERE id=?`, id))
+	s, err := scanSystem(r.db.reads.QueryRowContext(ctx, `SELECT `+systemCols+` FROM systems WHERE id=?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, vigil.NotFound("no AI system %q", id)
 	}
@@ -71,7 +71,7 @@ func (r *registryStore) System(ctx context.Context, id string) (inventory.System
 }
 
 func (r *registryStore) SystemByName(ctx context.Context, name string) (inventory.System, error) {
-	s, err := scanSystem(r.db.read.QueryRowContext(ctx, `SELECT `+systemCols+` FROM systems WHERE name=?`, name))
+	s, err := scanSystem(r.db.reads.QueryRowContext(ctx, `SELECT `+systemCols+` FROM systems WHERE name=?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, vigil.NotFound("no AI system named %q", name)
 	}
@@ -79,7 +79,7 @@ func (r *registryStore) SystemByName(ctx context.Context, name string) (inventor
 }
 
 func (r *registryStore) ListSystems(ctx context.Context) ([]inventory.System, error) {
-	rows, err := r.db.read.QueryContext(ctx, `SELECT `+systemCols+` FROM systems ORDER BY name`)
+	rows, err := r.db.reads.QueryContext(ctx, `SELECT `+systemCols+` FROM systems ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't list systems: %w", err)
 	}
@@ -121,7 +121,7 @@ func labelsJSON(l map[string]string) string {
 }
 
 func (r *registryStore) CreateAgent(ctx context.Context, a inventory.Agent) error {
-	_, err := r.db.write.ExecContext(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := r.db.writes.ExecContext(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
 		a.ID, a.Name, a.SystemID, a.Owner, labelsJSON(a.Labels), a.Status, a.SuspendedReason, a.SuspendedBy, microsPtr(a.SuspendedAt), micros(a.CreatedAt), micros(a.UpdatedAt))
 	if isUnique(err) {
 		return vigil.Conflict("an agent named %q already exists", a.Name)
@@ -133,7 +133,7 @@ func (r *registryStore) CreateAgent(ctx context.Context, a inventory.Agent) erro
 }
 
 func (r *registryStore) UpdateAgent(ctx context.Context, a inventory.Agent) error {
-	res, err := r.db.write.ExecContext(ctx, `UPDATE agents SET owner=?, labels=?, status=?, suspended_reason=?, suspended_by=?, suspended_at=?, updated_at=? WHERE id=?`,
+	res, err := r.db.writes.ExecContext(ctx, `UPDATE agents SET owner=?, labels=?, status=?, suspended_reason=?, suspended_by=?, suspended_at=?, updated_at=? WHERE id=?`,
 		a.Owner, labelsJSON(a.Labels), a.Status, a.SuspendedReason, a.SuspendedBy, microsPtr(a.SuspendedAt), micros(a.UpdatedAt), a.ID)
 	if err != nil {
 		return fmt.Errorf("couldn't update agent: %w", err)
@@ -145,7 +145,7 @@ func (r *registryStore) UpdateAgent(ctx context.Context, a inventory.Agent) erro
 }
 
 func (r *registryStore) Agent(ctx context.Context, id string) (inventory.Agent, error) {
-	a, err := scanAgent(r.db.read.QueryRowContext(ctx, `SELECT `+agentCols+` FROM agents WHERE id=?`, id))
+	a, err := scanAgent(r.db.reads.QueryRowContext(ctx, `SELECT `+agentCols+` FROM agents WHERE id=?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, vigil.NotFound("no agent %q", id)
 	}
@@ -153,7 +153,7 @@ func (r *registryStore) Agent(ctx context.Context, id string) (inventory.Agent, 
 }
 
 func (r *registryStore) AgentByName(ctx context.Context, name string) (inventory.Agent, error) {
-	a, err := scanAgent(r.db.read.QueryRowContext(ctx, `SELECT `+agentCols+` FROM agents WHERE name=?`, name))
+	a, err := scanAgent(r.db.reads.QueryRowContext(ctx, `SELECT `+agentCols+` FROM agents WHERE name=?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, vigil.NotFound("no agent named %q", name)
 	}
@@ -161,7 +161,7 @@ func (r *registryStore) AgentByName(ctx context.Context, name string) (inventory
 }
 
 func (r *registryStore) ListAgents(ctx context.Context, systemID string) ([]inventory.Agent, error) {
-	rows, err := r.db.read.QueryContext(ctx, `SELECT `+agentCols+` FROM agents WHERE ?='' OR system_id=? ORDER BY name`, systemID, systemID)
+	rows, err := r.db.reads.QueryContext(ctx, `SELECT `+agentCols+` FROM agents WHERE ?='' OR system_id=? ORDER BY name`, systemID, systemID)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't list agents: %w", err)
 	}
@@ -189,7 +189,7 @@ func scanKey(row interface{ Scan(...any) error }) (auth.AgentKey, error) {
 }
 
 func (r *registryStore) CreateAgentKey(ctx context.Context, k auth.AgentKey) error {
-	_, err := r.db.write.ExecContext(ctx, `INSERT INTO agent_keys (`+keyCols+`) VALUES (?,?,?,?,?,?,?)`,
+	_, err := r.db.writes.ExecContext(ctx, `INSERT INTO agent_keys (`+keyCols+`) VALUES (?,?,?,?,?,?,?)`,
 		k.ID, k.AgentID, k.Prefix, k.Hash, micros(k.CreatedAt), microsPtr(k.ExpiresAt), microsPtr(k.RevokedAt))
 	if isUnique(err) {
 		return vigil.Conflict("agent key already exists")
@@ -201,7 +201,7 @@ func (r *registryStore) CreateAgentKey(ctx context.Context, k auth.AgentKey) err
 }
 
 func (r *registryStore) AgentKeyByHash(ctx context.Context, hash string) (auth.AgentKey, error) {
-	k, err := scanKey(r.db.read.QueryRowContext(ctx, `SELECT `+keyCols+` FROM agent_keys WHERE hash=?`, hash))
+	k, err := scanKey(r.db.reads.QueryRowContext(ctx, `SELECT `+keyCols+` FROM agent_keys WHERE hash=?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, vigil.NotFound("no such agent key")
 	}
@@ -209,7 +209,7 @@ func (r *registryStore) AgentKeyByHash(ctx context.Context, hash string) (auth.A
 }
 
 func (r *registryStore) ListAgentKeys(ctx context.Context, agentID string) ([]auth.AgentKey, error) {
-	rows, err := r.db.read.QueryContext(ctx, `SELECT `+keyCols+` FROM agent_keys WHERE agent_id=? ORDER BY created_at, id`, agentID)
+	rows, err := r.db.reads.QueryContext(ctx, `SELECT `+keyCols+` FROM agent_keys WHERE agent_id=? ORDER BY created_at, id`, agentID)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't list agent keys: %w", err)
 	}
@@ -226,7 +226,7 @@ func (r *registryStore) ListAgentKeys(ctx context.Context, agentID string) ([]au
 }
 
 func (r *registryStore) ExpireAgentKeys(ctx context.Context, agentID, keepID string, at time.Time) error {
-	_, err := r.db.write.ExecContext(ctx, `UPDATE agent_keys SET expires_at = ?
+	_, err := r.db.writes.ExecContext(ctx, `UPDATE agent_keys SET expires_at = ?
 		WHERE agent_id=? AND id<>? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
 		micros(at), agentID, keepID, micros(at))
 	if err != nil {
@@ -236,7 +236,7 @@ func (r *registryStore) ExpireAgentKeys(ctx context.Context, agentID, keepID str
 }
 
 func (r *registryStore) RevokeAgentKey(ctx context.Context, agentID, keyID string, at time.Time) error {
-	res, err := r.db.write.ExecContext(ctx, `UPDATE agent_keys SET revoked_at=? WHERE agent_id=? AND id=? AND revoked_at IS NULL`, micros(at), agentID, keyID)
+	res, err := r.db.writes.ExecContext(ctx, `UPDATE agent_keys SET revoked_at=? WHERE agent_id=? AND id=? AND revoked_at IS NULL`, micros(at), agentID, keyID)
 	if err != nil {
 		return fmt.Errorf("couldn't revoke agent key: %w", err)
 	}
@@ -258,7 +258,7 @@ func scanToken(row interface{ Scan(...any) error }) (auth.Token, error) {
 }
 
 func (r *registryStore) CreateToken(ctx context.Context, t auth.Token) error {
-	_, err := r.db.write.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+	_, err := r.db.writes.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
 		t.ID, t.Name, t.Role, t.Prefix, t.Hash, t.CreatedBy, micros(t.CreatedAt), microsPtr(t.ExpiresAt), microsPtr(t.RevokedAt))
 	if isUnique(err) {
 		return vigil.Conflict("token already exists")
@@ -270,7 +270,7 @@ func (r *registryStore) CreateToken(ctx context.Context, t auth.Token) error {
 }
 
 func (r *registryStore) TokenByHash(ctx context.Context, hash string) (auth.Token, error) {
-	t, err := scanToken(r.db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash=?`, hash))
+	t, err := scanToken(r.db.reads.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash=?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, vigil.NotFound("no such token")
 	}
@@ -278,7 +278,7 @@ func (r *registryStore) TokenByHash(ctx context.Context, hash string) (auth.Toke
 }
 
 func (r *registryStore) ListTokens(ctx context.Context) ([]auth.Token, error) {
-	rows, err := r.db.read.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	rows, err := r.db.reads.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't list tokens: %w", err)
 	}
@@ -295,7 +295,7 @@ func (r *registryStore) ListTokens(ctx context.Context) ([]auth.Token, error) {
 }
 
 func (r *registryStore) RevokeToken(ctx context.Context, id string, at time.Time) error {
-	res, err := r.db.write.ExecContext(ctx, `UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL`, micros(at), id)
+	res, err := r.db.writes.ExecContext(ctx, `UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL`, micros(at), id)
 	if err != nil {
 		return fmt.Errorf("couldn't revoke token: %w", err)
 	}
@@ -307,6 +307,6 @@ func (r *registryStore) RevokeToken(ctx context.Context, id string, at time.Time
 
 func (r *registryStore) CountTokens(ctx context.Context) (int, error) {
 	var n int
-	err := r.db.read.QueryRowContext(ctx, `SELECT count(*) FROM tokens`).Scan(&n)
+	err := r.db.reads.QueryRowContext(ctx, `SELECT count(*) FROM tokens`).Scan(&n)
 	return n, err
 }

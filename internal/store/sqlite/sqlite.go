@@ -11,6 +11,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -43,7 +44,16 @@ type DB struct {
 	path  string
 	write *sql.DB
 	read  *sql.DB
+	// sync is the write connection's PRAGMA synchronous level.
+	sync string
+	// reads and writes run the pools' statements prepared once (stmts).
+	reads, writes *stmts
 }
+
+// txStatements are the statements run inside write transactions on every model
+// call; Open prepares them up front because a statement cannot be prepared on the
+// write pool from inside one of its transactions (stmts.prepared).
+var txStatements = []string{sqlTreeState, sqlTreeUpdate, sqlExistingIDs, sqlVaultPut}
 
 // Open opens (creating if needed) the database at path and applies migrations.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
@@ -79,7 +89,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("couldn't open sqlite database %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(opts.ReadConns)
-	db := &DB{path: path, write: write, read: read}
+	// Keep every read connection: database/sql keeps two idle by default, so under
+	// concurrent load the rest were closed and reopened (PRAGMAs, WAL index, prepared
+	// statements) over and over.
+	read.SetMaxIdleConns(opts.ReadConns)
+	db := &DB{path: path, write: write, read: read, sync: sync, reads: &stmts{pool: read}, writes: &stmts{pool: write}}
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't open sqlite database %s: %w", path, err)
@@ -88,18 +102,24 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.writes.prepare(ctx, txStatements...); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't prepare statements on sqlite database %s: %w", path, err)
+	}
 	return db, nil
 }
 
 // Close closes both pools. Pending writes have finished when it returns.
 func (db *DB) Close() error {
+	db.reads.close()
+	db.writes.close()
 	return errors.Join(db.write.Close(), db.read.Close())
 }
 
 // Ping checks that the database answers (for /readyz).
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := db.reads.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("sqlite database %s doesn't answer: %w", db.path, err)
 	}
 	return nil
@@ -168,6 +188,12 @@ func (db *DB) migrate(ctx context.Context) error {
 // tx runs fn in a write transaction, committing if it returns nil.
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
+	return run(tx, err, fn)
+}
+
+// run runs fn in tx, just begun with err, and commits it, or rolls it back when fn
+// fails.
+func run(tx *sql.Tx, err error, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
@@ -176,6 +202,39 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// txOrdered is tx for writes that need to be visible at once but not durable on
+// their own: the transaction commits with synchronous=NORMAL, without an fsync. WAL
+// commits reach the disk in order — a later commit is durable only with every frame
+// before it, and a checkpoint syncs the WAL first — so it becomes durable with the
+// next commit that is (the ledger's entries are committed with synchronous=FULL).
+//
+// Use it only where such a commit always follows before anything relies on the write
+// surviving a power loss: the PII vault, whose entries the request's ledger entry
+// follows before the request is forwarded (docs/adr/0010-hot-path.md).
+func (db *DB) txOrdered(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	if db.sync == "OFF" || db.sync == "NORMAL" {
+		return db.tx(ctx, fn)
+	}
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
+		return err
+	}
+	defer func() {
+		// The connection MUST NOT go back to the pool below its configured level: the
+		// ledger commits on it next. If restoring fails, it is discarded instead.
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous="+db.sync); rerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, fmt.Errorf("couldn't restore synchronous=%s: %w", db.sync, rerr))
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	return run(tx, err, fn)
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint violation.

@@ -71,7 +71,7 @@ func (s *usageStore) ReadUsage(ctx context.Context, keys []policy.UsageKey) ([]i
 }
 
 func (s *usageStore) PruneUsage(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM policy_usage WHERE start_at + window_seconds * 1000000 <= ?`, micros(t))
+	res, err := s.db.writes.ExecContext(ctx, `DELETE FROM policy_usage WHERE start_at + window_seconds * 1000000 <= ?`, micros(t))
 	if err != nil {
 		return 0, fmt.Errorf("couldn't prune usage: %w", err)
 	}

@@ -45,7 +45,7 @@ func rolesJSON(r []vigil.Role) string {
 }
 
 func (s *userStore) CreateUser(ctx context.Context, u auth.User) error {
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?,?,?,?,?,?,?,?)`,
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?,?,?,?,?,?,?,?)`,
 		u.ID, u.Name, rolesJSON(u.Roles), u.PasswordHash, u.Disabled, u.CreatedBy, micros(u.CreatedAt), micros(u.UpdatedAt))
 	if isUnique(err) {
 		return vigil.Conflict("a user named %q already exists", u.Name)
@@ -57,7 +57,7 @@ func (s *userStore) CreateUser(ctx context.Context, u auth.User) error {
 }
 
 func (s *userStore) UpdateUser(ctx context.Context, u auth.User) error {
-	res, err := s.db.write.ExecContext(ctx, `UPDATE users SET roles=?, password_hash=?, disabled=?, updated_at=? WHERE id=?`,
+	res, err := s.db.writes.ExecContext(ctx, `UPDATE users SET roles=?, password_hash=?, disabled=?, updated_at=? WHERE id=?`,
 		rolesJSON(u.Roles), u.PasswordHash, u.Disabled, micros(u.UpdatedAt), u.ID)
 	if err != nil {
 		return fmt.Errorf("couldn't update user: %w", err)
@@ -69,7 +69,7 @@ func (s *userStore) UpdateUser(ctx context.Context, u auth.User) error {
 }
 
 func (s *userStore) User(ctx context.Context, id string) (auth.User, error) {
-	u, err := scanUser(s.db.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id=?`, id))
+	u, err := scanUser(s.db.reads.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id=?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, vigil.NotFound("no user %q", id)
 	}
@@ -77,7 +77,7 @@ func (s *userStore) User(ctx context.Context, id string) (auth.User, error) {
 }
 
 func (s *userStore) UserByName(ctx context.Context, name string) (auth.User, error) {
-	u, err := scanUser(s.db.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE name=?`, name))
+	u, err := scanUser(s.db.reads.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE name=?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, vigil.NotFound("no user named %q", name)
 	}
@@ -85,7 +85,7 @@ func (s *userStore) UserByName(ctx context.Context, name string) (auth.User, err
 }
 
 func (s *userStore) ListUsers(ctx context.Context) ([]auth.User, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
+	rows, err := s.db.reads.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't list users: %w", err)
 	}
@@ -102,7 +102,7 @@ func (s *userStore) ListUsers(ctx context.Context) ([]auth.User, error) {
 }
 
 func (s *userStore) CreateSession(ctx context.Context, se auth.Session) error {
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO sessions (hash, user_id, created_at, last_seen, expires_at) VALUES (?,?,?,?,?)`,
+	_, err := s.db.writes.ExecContext(ctx, `INSERT INTO sessions (hash, user_id, created_at, last_seen, expires_at) VALUES (?,?,?,?,?)`,
 		se.Hash, se.UserID, micros(se.CreatedAt), micros(se.LastSeen), micros(se.ExpiresAt))
 	if isUnique(err) {
 		return vigil.Conflict("session already exists")
@@ -116,7 +116,7 @@ func (s *userStore) CreateSession(ctx context.Context, se auth.Session) error {
 func (s *userStore) Session(ctx context.Context, hash string) (auth.Session, error) {
 	se := auth.Session{Hash: hash}
 	var created, seen, expires int64
-	err := s.db.read.QueryRowContext(ctx, `SELECT user_id, created_at, last_seen, expires_at FROM sessions WHERE hash=?`, hash).
+	err := s.db.reads.QueryRowContext(ctx, `SELECT user_id, created_at, last_seen, expires_at FROM sessions WHERE hash=?`, hash).
 		Scan(&se.UserID, &created, &seen, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return se, vigil.NotFound("no such session")
@@ -129,7 +129,7 @@ func (s *userStore) Session(ctx context.Context, hash string) (auth.Session, err
 }
 
 func (s *userStore) TouchSession(ctx context.Context, hash string, at time.Time) error {
-	res, err := s.db.write.ExecContext(ctx, `UPDATE sessions SET last_seen=? WHERE hash=?`, micros(at), hash)
+	res, err := s.db.writes.ExecContext(ctx, `UPDATE sessions SET last_seen=? WHERE hash=?`, micros(at), hash)
 	if err != nil {
 		return fmt.Errorf("couldn't touch session: %w", err)
 	}
@@ -140,21 +140,21 @@ func (s *userStore) TouchSession(ctx context.Context, hash string, at time.Time)
 }
 
 func (s *userStore) DeleteSession(ctx context.Context, hash string) error {
-	if _, err := s.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE hash=?`, hash); err != nil {
+	if _, err := s.db.writes.ExecContext(ctx, `DELETE FROM sessions WHERE hash=?`, hash); err != nil {
 		return fmt.Errorf("couldn't delete session: %w", err)
 	}
 	return nil
 }
 
 func (s *userStore) DeleteUserSessions(ctx context.Context, userID string) error {
-	if _, err := s.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE user_id=?`, userID); err != nil {
+	if _, err := s.db.writes.ExecContext(ctx, `DELETE FROM sessions WHERE user_id=?`, userID); err != nil {
 		return fmt.Errorf("couldn't delete the user's sessions: %w", err)
 	}
 	return nil
 }
 
 func (s *userStore) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, micros(now))
+	res, err := s.db.writes.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, micros(now))
 	if err != nil {
 		return 0, fmt.Errorf("couldn't delete expired sessions: %w", err)
 	}
