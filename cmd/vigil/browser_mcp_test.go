@@ -158,7 +158,7 @@ rules:
 	card := parse(b.next("SEEN"))
 	// server-everything declares get-sum read-only, not destructive, idempotent and
 	// closed-world; the card says so, and whose claim that is.
-	shows(card, "books-bot wants to call tool get-sum on MCP server everything", "read-only", "closed world",
+	shows(card, "books-bot wants to call “Get Sum Tool” (get-sum) on MCP server everything", "read-only", "closed world",
 		"declared by the MCP server, not verified", `"a": 250`, `"b": 17`)
 	// The client is held, and is told so by progress on its own token, naming the
 	// approval the reviewer is looking at.
@@ -213,7 +213,7 @@ rules:
 	if card.ID == approved {
 		t.Fatalf("the page shows the approved request %s as pending again", approved)
 	}
-	shows(card, "books-bot wants to call tool echo on MCP server everything", `"message": "book 4,000 EUR to supplier 7731"`)
+	shows(card, "books-bot wants to call “Echo Tool” (echo) on MCP server everything", `"message": "book 4,000 EUR to supplier 7731"`)
 	b.say("DENY " + card.ID + " supplier 7731 is not on the approved list")
 	decided = parse(b.next("DENIED"))
 	if !strings.Contains(decided.Text, "Denied by dana") || strings.Count(decided.Text, "supplier 7731 is not on the approved list") != 1 {
