@@ -217,28 +217,30 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if masker != nil {
 		m.goBackground(func() { purgeVault(bg, m.Log, m.store.PIIVault(), 10*time.Minute) })
 	}
-	aimsSvc, err := m.wireAIMS(bg, mux, inv, keys, registry, m.policyState, piiRoutes{cfg})
+	// One admin API; each subsystem's wiring adds its services, then it is registered.
+	admin := &api.Server{
+		Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy,
+		Ledger:  api.LedgerAPI{Log: m.ledger, PublicTiles: cfg.Ledger.PublicTiles},
+		Metrics: api.MetricsAPI{Handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}), Public: cfg.HTTP.PublicMetrics},
+	}
+	aimsSvc, err := m.wireAIMS(bg, admin, inv, keys, registry, m.policyState, piiRoutes{cfg})
 	if err != nil {
 		return fmt.Errorf("couldn't start the AI management system: %w", err)
 	}
-	if err = m.wireOversight(bg, mux, keys, inv, registry, aimsSvc); err != nil {
+	if err = m.wireOversight(bg, mux, admin, keys, inv, registry, aimsSvc); err != nil {
 		return err
 	}
 	holder := oversightHolder{m.oversight.approvals}
 	pipeline := m.newPipeline(pol, masker, holder, newAIMSObserver(m, bg, aimsSvc), registry)
 
-	(&api.Server{
-		Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, Policy: pol, PolicyFile: cfg.Policy,
-		Ledger:  api.LedgerAPI{Log: m.ledger, PublicTiles: cfg.Ledger.PublicTiles},
-		Metrics: api.MetricsAPI{Handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}), Public: cfg.HTTP.PublicMetrics},
-	}).Register(mux)
 	if _, err = m.wireLLM(mux, pipeline, keys, modelPolicy(pol), registry); err != nil {
 		return err
 	}
 	(&decisionapi.Server{Log: m.Log, Auth: keys, Pipeline: pipeline, Approvals: holder, Ledger: m.store.Ledger()}).Register(mux)
-	if _, err = m.wireMCP(mux, keys, mcpDeps{Pipeline: pipeline, Preview: policyPreview(pol), Track: m.oversight.sessions.Track}); err != nil {
+	if _, err = m.wireMCP(mux, admin, keys, mcpDeps{Pipeline: pipeline, Preview: policyPreview(pol), Track: m.oversight.sessions.Track}); err != nil {
 		return err
 	}
+	admin.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -16,7 +16,6 @@ import (
 	"github.com/vigil-gateway/vigil/internal/ledger"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
 	"github.com/vigil-gateway/vigil/internal/store/sqlite"
-	"github.com/vigil-gateway/vigil/internal/web"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -58,7 +57,7 @@ func aimsOptions(c config.AIMSConfig) aims.Options {
 //
 // The policy engine and PII settings are not wired here yet: until they are, the
 // checks that need them fail closed.
-func (m *Main) wireAIMS(bg context.Context, mux *web.Mux, inv *inventory.Service, keys *auth.Service, reg *prometheus.Registry, pol aims.PolicyEngine, pii aims.PIISettings) (*aims.Service, error) {
+func (m *Main) wireAIMS(bg context.Context, admin *api.Server, inv *inventory.Service, keys *auth.Service, reg *prometheus.Registry, pol aims.PolicyEngine, pii aims.PIISettings) (*aims.Service, error) {
 	d, ok := m.store.(aimsDriver)
 	if !ok {
 		return nil, errors.New("the storage driver has no management-system store")
@@ -76,7 +75,7 @@ func (m *Main) wireAIMS(bg context.Context, mux *web.Mux, inv *inventory.Service
 		Interval:       m.Config.AIMS.HealthInterval,
 		VerifyInterval: m.Config.AIMS.VerifyInterval,
 	}
-	(&api.Server{Log: m.Log, Auth: keys, Keys: keys, Inventory: inv, AIMS: svc, AIMSSources: src, AIMSHealth: health}).RegisterRecords(mux)
+	admin.AIMS, admin.AIMSSources, admin.AIMSHealth = svc, src, health
 	m.goBackground(func() {
 		if err := health.Run(bg); err != nil {
 			m.Log.Error("the control health runner stopped", "err", err)

@@ -45,7 +45,7 @@ type mcpDeps struct {
 // /mcp/{server} and the admin routes for tool pins and sessions on mux. It must run
 // after m.server is created: the gateway closes (ending sessions, stopping server
 // processes) when the HTTP server shuts down, and Close waits for that.
-func (m *Main) wireMCP(mux *web.Mux, keys *auth.Service, deps mcpDeps) (*mcpproxy.Gateway, error) {
+func (m *Main) wireMCP(mux *web.Mux, admin *api.Server, keys *auth.Service, deps mcpDeps) (*mcpproxy.Gateway, error) {
 	st, ok := m.store.(mcpStores)
 	if !ok {
 		return nil, fmt.Errorf("the storage driver %T keeps no MCP tool pins", m.store)
@@ -70,7 +70,7 @@ func (m *Main) wireMCP(mux *web.Mux, keys *auth.Service, deps mcpDeps) (*mcpprox
 		return nil, err
 	}
 	gw.Register(mux)
-	(&api.Server{Log: m.Log, Auth: keys, MCPTools: svc, MCPSessions: gw.Sessions}).Register(mux)
+	admin.MCPTools, admin.MCPSessions = svc, gw.Sessions
 	m.server.RegisterOnShutdown(func() { gw.Close() })
 	m.goBackground(gw.Wait)
 	return gw, nil

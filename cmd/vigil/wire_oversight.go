@@ -49,7 +49,7 @@ type oversightWiring struct {
 // wireOversight builds human oversight, mounts its API routes and the console on
 // mux, makes agent authentication consult the global halt and suspensions reach
 // pending approvals and open work, and starts its background work on bg.
-func (m *Main) wireOversight(bg context.Context, mux *web.Mux, keys *auth.Service, inv *inventory.Service, reg prometheus.Registerer, competence oversight.Competence) error {
+func (m *Main) wireOversight(bg context.Context, mux *web.Mux, admin *api.Server, keys *auth.Service, inv *inventory.Service, reg prometheus.Registerer, competence oversight.Competence) error {
 	cfg := m.Config.Oversight
 	st, ok := m.store.(oversightStores)
 	if !ok {
@@ -104,7 +104,7 @@ func (m *Main) wireOversight(bg context.Context, mux *web.Mux, keys *auth.Servic
 		Store: st.Users(), Ledger: m.ledger, CSRFKey: m.keys.Derive(keyring.PurposeSession), Password: w.password,
 		SessionLifetime: cfg.SessionLifetime, IdleTimeout: cfg.SessionIdleTimeout,
 	}
-	(&api.Server{Log: m.Log, Auth: keys, Inventory: inv, Approvals: w.approvals, Deliveries: st.Deliveries(), Users: w.users}).Register(mux)
+	admin.Approvals, admin.Deliveries, admin.Users = w.approvals, st.Deliveries(), w.users
 	if w.console, err = console.New(console.Options{
 		Log: m.Log, Users: w.users, Approvals: w.approvals, Inventory: inv, Secure: strings.HasPrefix(publicURL, "https://"),
 	}); err != nil {

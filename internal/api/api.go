@@ -59,9 +59,9 @@ type Server struct {
 	Metrics MetricsAPI
 }
 
-// Register adds the routes of the services that are set to mux. The registry's
-// routes need Keys (and Inventory); a Server set up for the oversight routes alone
-// may carry Inventory just to look agents and systems up by name.
+// Register adds the routes of the services that are set to mux, once: the gateway
+// builds one Server and each subsystem's wiring sets its services on it. The
+// registry's routes need Keys and Inventory.
 func (s *Server) Register(mux *web.Mux) {
 	if s.Policy != nil {
 		s.registerPolicy(mux)
