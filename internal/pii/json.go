@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"encoding/binary"
 	"errors"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -170,11 +171,27 @@ var strStop = func() (t [256]bool) {
 	return t
 }()
 
+// strStop8 reports whether any of the eight bytes in x is a quote, a backslash or
+// a control character (the bytes strStop marks), with the usual SWAR tests: a byte
+// of v is zero exactly when (v-1)&^v has its top bit set, and below 0x20 when
+// (v-0x20)&^v has. Borrows make the tests inexact about which byte it is, never
+// about whether there is one.
+func strStop8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	b := x ^ (ones * '\\')
+	return ((q-ones)&^q|(b-ones)&^b|(x-ones*0x20)&^x)&highs != 0
+}
+
 // str consumes a string at w.p (on its opening quote), validating escapes.
 func (w *walker) str() (esc bool, err error) {
 	d := w.d
 	p := w.p + 1
 	for {
+		// Eight bytes at a time while none of them ends the fast part.
+		for p+8 <= len(d) && !strStop8(binary.LittleEndian.Uint64(d[p:])) {
+			p += 8
+		}
 		for p < len(d) && !strStop[d[p]] {
 			p++
 		}
@@ -276,12 +293,9 @@ func (e *Engine) keyHint(k []byte) keyHint {
 			for x, c := range k[i:j] {
 				w[x] = lower(c)
 			}
-			word := w[:j-i]
-			if !genericKeys[string(word)] {
-				if wi, ok := e.ctx[string(word)]; ok {
-					h.ctx |= wi.pos
-					h.neg = h.neg || wi.neg
-				}
+			if wi, ok := e.ctx.get(w[:j-i]); ok && !genericKeys[string(w[:j-i])] {
+				h.ctx |= wi.pos
+				h.neg = h.neg || wi.neg
 			}
 		}
 		if j == i {

@@ -10,8 +10,9 @@ const (
 	cDigit byte = 1 << iota
 	cUpper
 	cLower
-	cUnder // '_'
-	cWord  = cDigit | cUpper | cLower | cUnder
+	cUnder   // '_'
+	cSpecial // only in scanClass
+	cWord    = cDigit | cUpper | cLower | cUnder
 )
 
 var class = func() (t [256]byte) {
@@ -28,10 +29,12 @@ var class = func() (t [256]byte) {
 	return t
 }()
 
-// special marks the non-word bytes that can start or carry a candidate.
-var special = func() (t [256]bool) {
+// scanClass is class plus cSpecial on the non-word bytes that can start a
+// candidate (@ + ( -), so the hot loop decides with one lookup per byte.
+var scanClass = func() (t [256]byte) {
+	t = class
 	for _, c := range []byte("@+(-") {
-		t[c] = true
+		t[c] = cSpecial
 	}
 	return t
 }()
@@ -119,10 +122,9 @@ func (s *scanner) scanValue(t []byte, k keyHint) {
 	}
 	n := len(t)
 	for i := 0; i < n; {
-		c := t[i]
-		k := class[c]
-		if k == 0 {
-			if special[c] {
+		k := scanClass[t[i]]
+		if k&cWord == 0 {
+			if k != 0 {
 				i = s.special(i)
 			} else {
 				i++
@@ -140,10 +142,6 @@ func (s *scanner) scanValue(t []byte, k keyHint) {
 			f |= k2
 			j++
 		}
-		next := byte(' ')
-		if j < n {
-			next = t[j]
-		}
 		switch {
 		case f == cDigit:
 			if i > 0 && continuesToken(t, i) {
@@ -153,12 +151,16 @@ func (s *scanner) scanValue(t []byte, k keyHint) {
 			if end := s.numeric(i, j); end > j {
 				j = end
 			}
-		case f == cLower && next != '-' && next != '.' && next != ':' && next != '=' && next != '"' && next != '\'':
-			// Plain lower-case word: nothing starts here unless it is a secret
-			// keyword followed by an assignment after a space ("password is x").
-			if next == ' ' && j-i >= 3 && j-i <= 24 {
-				s.keywordSecret(i, j)
-				if j-i == 6 || j-i == 5 {
+		case f == cLower && (j == n || plainAfter[t[j]]):
+			// Plain lower-case word, most of prose: nothing starts here unless it
+			// is a secret keyword followed by an assignment after a space
+			// ("password is x", "token = x") or an auth scheme ("bearer x"). Both
+			// are ruled out by a table lookup or two for almost every word.
+			if j < n && t[j] == ' ' && j-i >= 3 && j-i <= 24 {
+				if secretSuffix.has(t, j) {
+					s.keywordSecret(i, j)
+				}
+				if (j-i == 6 || j-i == 5) && t[i] == 'b' {
 					s.authScheme(i, j)
 				}
 			}
@@ -174,6 +176,19 @@ func (s *scanner) scanValue(t []byte, k keyHint) {
 	}
 	s.resolve(first)
 }
+
+// plainAfter marks the bytes after which a lower-case word is plain prose: not the
+// start of a dashed or dotted token (e-mail, host names), a key (password:, x=) or a
+// quoted name.
+var plainAfter = func() (t [256]bool) {
+	for c := range t {
+		t[c] = class[c] == 0
+	}
+	for _, c := range []byte("-.:=\"'") {
+		t[c] = false
+	}
+	return t
+}()
 
 // continuesToken reports whether the digit word at i continues a token that began
 // before it (1.2.3 after v, a-123 ids, decimals), so it isn't a number of its own.
@@ -319,12 +334,11 @@ func (s *scanner) lookupWord(b []byte, w *[24]byte) (wordInfo, bool) {
 	// Drop a trailing possessive or dot ("card's", "d.o.b.").
 	n := len(b)
 	if n > 2 && w[n-2] == '\'' && w[n-1] == 's' {
-		if wi, ok := s.e.ctx[string(w[:n-2])]; ok {
+		if wi, ok := s.e.ctx.get(w[:n-2]); ok {
 			return wi, true
 		}
 	}
-	wi, ok := s.e.ctx[string(w[:n])]
-	return wi, ok
+	return s.e.ctx.get(w[:n])
 }
 
 // resolve sorts the hits from first on and removes overlaps: of two overlapping hits

@@ -315,10 +315,45 @@ var secretKeywords = []string{
 	"session", "sessionid", "session_id", "sess", "sessid", "jsessionid", "phpsessid", "cookie",
 }
 
+// suffixSet is a bit set of three-byte word endings, case-insensitive. Each byte is
+// folded to its low five bits (which also folds upper case onto lower case), so the
+// set may hold a few endings that no keyword has (a digit and a letter can fold
+// together): it is a filter, never the final test.
+type suffixSet [1 << 15 / 64]uint64
+
+func suffixKey(b0, b1, b2 byte) uint32 {
+	return uint32(b0&31)<<10 | uint32(b1&31)<<5 | uint32(b2&31)
+}
+
+func (s *suffixSet) add(w string) {
+	k := suffixKey(w[len(w)-3], w[len(w)-2], w[len(w)-1])
+	s[k/64] |= 1 << (k % 64)
+}
+
+// has reports whether the three bytes before end in t may end a keyword; end >= 3.
+func (s *suffixSet) has(t []byte, end int) bool {
+	k := suffixKey(t[end-3], t[end-2], t[end-1])
+	return s[k/64]>>(k%64)&1 != 0
+}
+
+// secretSuffix holds the last three bytes of every secret keyword.
+var secretSuffix = func() (s suffixSet) {
+	for _, k := range secretKeywords {
+		s.add(k)
+	}
+	return s
+}()
+
 // isSecretName reports whether an identifier (any case) names a credential, and
 // whether it is a password (which may be shorter and less random than a token).
 func isSecretName(w []byte) (yes, password bool) {
 	if len(w) < 3 || len(w) > 48 {
+		return false, false
+	}
+	// Every keyword must end the identifier, so one lookup of the last three bytes
+	// rules out nearly every word (role, content, model, the words of prose) before
+	// the keywords are compared one by one.
+	if !secretSuffix.has(w, len(w)) {
 		return false, false
 	}
 	var buf [48]byte

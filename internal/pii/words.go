@@ -59,10 +59,10 @@ func (s *scanner) word(i, j int, f byte) int {
 	if l == 2 && isLetter(w[0]) && isLetter(w[1]) && next == ' ' {
 		s.nino(i, j) // spaced form: AB 12 34 56 C
 	}
-	if next == ' ' && (l == 6 || l == 5) {
+	if next == ' ' && (l == 6 || l == 5) && (w[0]|0x20) == 'b' {
 		s.authScheme(i, j)
 	}
-	if f&(cUpper|cLower) != 0 && l >= 2 {
+	if f&(cUpper|cLower) != 0 && l >= 3 && secretSuffix.has(w, l) {
 		s.keywordSecret(i, j)
 	}
 	return j
