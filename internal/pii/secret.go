@@ -99,11 +99,14 @@ var secretRules = []secretRule{
 }
 
 // rulesByFirst indexes secretRules by the first byte of their prefix, longest
-// prefix first so that sk-ant- is tried before sk-.
-var rulesByFirst = func() (t [256][]int) {
+// prefix first so that sk-ant- is tried before sk-. rulesSecond filters on the
+// second byte: bit c&63 of rulesSecond[first] is set when a rule's prefix starts
+// with first, c; most words that share a first byte with a rule fail there.
+var rulesByFirst, rulesSecond = func() (t [256][]int, second [256]uint64) {
 	for i, r := range secretRules {
 		c := r.prefix[0]
 		t[c] = append(t[c], i)
+		second[c] |= 1 << (r.prefix[1] & 63)
 	}
 	for c := range t {
 		l := t[c]
@@ -113,8 +116,14 @@ var rulesByFirst = func() (t [256][]int) {
 			}
 		}
 	}
-	return t
+	return t, second
 }()
+
+// mayHaveRulePrefix reports whether a rule's prefix may start at t[i]: its first
+// two bytes pass the tables.
+func mayHaveRulePrefix(t []byte, i int) bool {
+	return i+1 < len(t) && rulesSecond[t[i]]>>(t[i+1]&63)&1 != 0
+}
 
 func inCharset(c byte, cs int) bool {
 	switch {
@@ -150,14 +159,13 @@ func inCharset(c byte, cs int) bool {
 // of a match, or i.
 func (s *scanner) secretPrefix(i, j int) int {
 	t := s.t
-	cands := rulesByFirst[t[i]]
-	if len(cands) == 0 {
+	if !mayHaveRulePrefix(t, i) {
 		return i
 	}
 	rest := t[i:]
-	for _, k := range cands {
+	for _, k := range rulesByFirst[t[i]] {
 		r := &secretRules[k]
-		if !bytes.HasPrefix(rest, []byte(r.prefix)) {
+		if len(rest) < len(r.prefix) || rest[1] != r.prefix[1] || string(rest[:len(r.prefix)]) != r.prefix {
 			continue
 		}
 		if r.id == "jwt" {
@@ -336,12 +344,16 @@ func (s *suffixSet) has(t []byte, end int) bool {
 	return s[k/64]>>(k%64)&1 != 0
 }
 
-// secretSuffix holds the last three bytes of every secret keyword.
-var secretSuffix = func() (s suffixSet) {
-	for _, k := range secretKeywords {
+// secretSuffix holds the last three bytes of every secret keyword, and
+// secretBySuffix the keywords (indexes into secretKeywords, in order) per ending.
+var secretSuffix, secretBySuffix = func() (s suffixSet, by map[uint32][]int) {
+	by = map[uint32][]int{}
+	for i, k := range secretKeywords {
 		s.add(k)
+		key := suffixKey(k[len(k)-3], k[len(k)-2], k[len(k)-1])
+		by[key] = append(by[key], i)
 	}
-	return s
+	return s, by
 }()
 
 // isSecretName reports whether an identifier (any case) names a credential, and
@@ -361,8 +373,10 @@ func isSecretName(w []byte) (yes, password bool) {
 		buf[i] = lower(c)
 	}
 	lw := buf[:len(w)]
-	// The keyword must end the identifier and start a part of it.
-	for _, k := range secretKeywords {
+	// The keyword must end the identifier and start a part of it. Only keywords
+	// with the identifier's last three bytes can end it.
+	for _, x := range secretBySuffix[suffixKey(lw[len(lw)-3], lw[len(lw)-2], lw[len(lw)-1])] {
+		k := secretKeywords[x]
 		if !bytes.HasSuffix(lw, []byte(k)) {
 			continue
 		}
@@ -453,6 +467,9 @@ func (s *scanner) keywordSecret(i, j int) {
 
 // hasRulePrefix reports whether t starts with a provider rule's prefix.
 func hasRulePrefix(t []byte) bool {
+	if !mayHaveRulePrefix(t, 0) {
+		return false
+	}
 	for _, k := range rulesByFirst[t[0]] {
 		if p := secretRules[k].prefix; len(p) >= 3 && bytes.HasPrefix(t, []byte(p)) {
 			return true
