@@ -309,6 +309,9 @@ func (s *scanner) numericHits(w *window) {
 	if simple && w.nb == 2 && groups(4, 4) && isYear(d[:4]) && isYear(d[4:]) {
 		return // a year range
 	}
+	if nd < 7 {
+		return // shorter than every recognizer below (a phone number has seven digits)
+	}
 	_, neg := s.context(w.start, w.end)
 
 	if simple && nd >= 12 && nd <= 19 && (sepIs(" -") || sepIs(".") && groups(4, 4, 4, 4)) && cardGrouping(w) && luhn(d) && cardIssuer(d) && !allSame(d) {

@@ -78,6 +78,10 @@ type scanner struct {
 	// JSON decoding buffers, reused across string values.
 	dec  []byte
 	omap []int32
+	// scratch holds one masked or restored value until it is copied into the
+	// rewritten document.
+	scratch []byte
+	keys    [keyCacheSize]keyCacheEntry // remembered key hints
 }
 
 // keyHint is what the JSON key holding a string says about its value.
@@ -97,7 +101,7 @@ func (e *Engine) getScanner() *scanner {
 }
 
 func (e *Engine) putScanner(s *scanner) {
-	if cap(s.hits) > 4096 || cap(s.dec) > 1<<20 {
+	if cap(s.hits) > 4096 || cap(s.dec) > 1<<20 || cap(s.scratch) > 1<<20 {
 		return // don't keep huge buffers alive
 	}
 	s.t = nil
