@@ -2,7 +2,8 @@ package pii
 
 import (
 	"bytes"
-	"sort"
+	"cmp"
+	"slices"
 )
 
 // Byte classes for the single pass over the text.
@@ -118,14 +119,29 @@ func (s *scanner) scanText(t []byte) { s.scanValue(t, keyHint{}) }
 // words followed by a space, which are most of prose, cost a few table lookups; only
 // digits, upper-case or mixed words, and the bytes @ + ( - start candidate checks.
 func (s *scanner) scanValue(t []byte, k keyHint) {
+	first := len(s.hits)
 	s.t = t
 	s.key = k
-	first := len(s.hits)
 	if k.secret {
 		s.keyedValue(t, k.password)
 	}
+	s.scan(t, 0, first)
+}
+
+// scanFrom scans text t from offset from on; the bytes before from are context
+// only (a stream's lookbehind): their words count as context, but no candidate
+// starts there.
+func (s *scanner) scanFrom(t []byte, from int) {
+	s.t = t
+	s.key = keyHint{}
+	s.scan(t, from, len(s.hits))
+}
+
+// scan is the loop of scanValue and scanFrom; the hits from first on are resolved
+// together.
+func (s *scanner) scan(t []byte, from, first int) {
 	n := len(t)
-	for i := 0; i < n; {
+	for i := from; i < n; {
 		k := scanClass[t[i]]
 		if k&cWord == 0 {
 			if k != 0 {
@@ -176,7 +192,7 @@ func (s *scanner) scanValue(t []byte, k keyHint) {
 		i = j
 	}
 	for _, cr := range s.e.custom {
-		cr.scan(s, t)
+		cr.scan(s, t, from)
 	}
 	s.resolve(first)
 }
@@ -353,17 +369,17 @@ func (s *scanner) resolve(first int) {
 	if len(h) == 0 {
 		return
 	}
-	sort.Slice(h, func(a, b int) bool {
-		if h[a].score != h[b].score {
-			return h[a].score > h[b].score
+	slices.SortFunc(h, func(a, b hit) int {
+		if a.score != b.score {
+			return cmp.Compare(b.score, a.score)
 		}
-		if la, lb := h[a].end-h[a].start, h[b].end-h[b].start; la != lb {
-			return la > lb
+		if la, lb := a.end-a.start, b.end-b.start; la != lb {
+			return cmp.Compare(lb, la)
 		}
-		if h[a].start != h[b].start {
-			return h[a].start < h[b].start
+		if a.start != b.start {
+			return cmp.Compare(a.start, b.start)
 		}
-		return h[a].ent < h[b].ent
+		return cmp.Compare(a.ent, b.ent)
 	})
 	kept := h[:0]
 	for _, x := range h {
@@ -379,7 +395,7 @@ func (s *scanner) resolve(first int) {
 		}
 		kept = append(kept, x)
 	}
-	sort.Slice(kept, func(a, b int) bool { return kept[a].start < kept[b].start })
+	slices.SortFunc(kept, func(a, b hit) int { return cmp.Compare(a.start, b.start) })
 	s.hits = s.hits[:first+len(kept)]
 }
 

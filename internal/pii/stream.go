@@ -8,7 +8,8 @@ import (
 )
 
 // lookbehind is how much already-sent text a StreamMasker keeps as context for
-// the next chunk ("password: " sent, the value arriving next).
+// the next chunk: the five words before a candidate ("my card is" sent, the number
+// arriving next) and an assignment whose value is still to come ("password: ").
 const lookbehind = 96
 
 // StreamMasker masks a stream of text deltas (server-sent events of model output)
@@ -17,12 +18,20 @@ const lookbehind = 96
 // plus the digit groups before it when they may be part of a spaced number — and
 // never more than Options.MaxStreamHold, so the stream never stalls.
 //
+// Each byte is scanned about once: a Write that can't send anything yet scans
+// nothing, and one that can scans the held-back bytes, starting at the last sent
+// token only when that token may begin an entity that goes on (a keyword
+// assignment, a spaced digit group). Already-sent text is kept only as context, in
+// one buffer that doesn't grow with the stream.
+//
 // A StreamMasker is not safe for concurrent use; use one per stream.
 type StreamMasker struct {
-	e    *Engine
-	m    *masker
-	buf  []byte // received, not yet sent
-	look []byte // the tail of what was sent, for context
+	e *Engine
+	m *masker
+	// win is the tail of what was sent (win[:lb], at most lookbehind bytes, for
+	// context) followed by what was received and not yet sent.
+	win []byte
+	lb  int
 }
 
 // NewStreamMasker starts masking one stream for scope.
@@ -31,20 +40,21 @@ func (e *Engine) NewStreamMasker(scope Scope) *StreamMasker {
 }
 
 // Write takes the next delta and returns the masked text that can be sent now
-// (possibly empty). Errors are as for MaskText; after an error the stream MUST be
-// cut off.
+// (possibly empty; the caller owns it). Errors are as for MaskText; after an error
+// the stream MUST be cut off.
 func (sm *StreamMasker) Write(ctx context.Context, delta []byte) ([]byte, error) {
-	sm.buf = append(sm.buf, delta...)
-	cut := safeCut(sm.buf)
-	if len(sm.buf)-cut > sm.e.maxHold {
-		cut = len(sm.buf)
+	sm.win = append(sm.win, delta...)
+	pending := sm.win[sm.lb:]
+	cut := safeCut(pending)
+	if len(pending)-cut > sm.e.maxHold {
+		cut = len(pending)
 	}
 	return sm.emit(ctx, cut, false)
 }
 
 // Flush returns the masked remainder at the end of the stream.
 func (sm *StreamMasker) Flush(ctx context.Context) ([]byte, error) {
-	return sm.emit(ctx, len(sm.buf), true)
+	return sm.emit(ctx, len(sm.win)-sm.lb, true)
 }
 
 // Summary counts what the stream held so far, by type.
@@ -56,6 +66,8 @@ func (sm *StreamMasker) Summary() vigil.PIISummary {
 	return vigil.PIISummary{Counts: c}
 }
 
+// emit masks and returns the first cut bytes of the pending text (fewer when an
+// entity found there runs past the cut and the stream is not final).
 func (sm *StreamMasker) emit(ctx context.Context, cut int, final bool) ([]byte, error) {
 	if cut == 0 {
 		return nil, nil
@@ -63,42 +75,93 @@ func (sm *StreamMasker) emit(ctx context.Context, cut int, final bool) ([]byte, 
 	e := sm.e
 	s := e.getScanner()
 	defer e.putScanner(s)
-	lb := len(sm.look)
-	text := append(sm.look, sm.buf...)
-	s.scanText(text)
+	lb := sm.lb
+	s.scanFrom(sm.win, restart(sm.win[:lb]))
+	// Keep the hits in the pending text (those before it were sent), in pending
+	// offsets; an entity still growing across the cut is held back whole.
 	hits := s.hits[:0]
 	for _, h := range s.hits {
 		if h.start < lb {
-			continue // already sent
+			continue
 		}
 		h.start -= lb
 		h.end -= lb
 		if h.start < cut && h.end > cut && !final {
-			cut = h.start // an entity still growing across the cut: hold it back
+			cut = h.start
 		}
 		hits = append(hits, h)
 	}
-	sm.look = text[:lb] // text may have reused look's array; restore the view
-	var use []hit
+	use := hits[:0]
 	for _, h := range hits {
 		if h.end <= cut {
 			use = append(use, h)
 		}
 	}
-	out, err := sm.m.apply(nil, sm.buf[:cut], use)
+	pending := sm.win[lb:]
+	out, err := sm.m.apply(nil, pending[:cut], use)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := sm.m.finish(ctx, nil); err != nil {
 		return nil, err
 	}
-	sent := append(sm.look, sm.buf[:cut]...)
-	if len(sent) > lookbehind {
-		sent = sent[len(sent)-lookbehind:]
-	}
-	sm.look = append(make([]byte, 0, lookbehind+256), sent...)
-	sm.buf = append(sm.buf[:0], sm.buf[cut:]...)
+	// Slide the window: keep the last lookbehind bytes of what is now sent, then
+	// the rest of the pending text.
+	sent := lb + cut
+	drop := max(0, sent-lookbehind)
+	sm.win = sm.win[:copy(sm.win, sm.win[drop:])]
+	sm.lb = sent - drop
 	return out, nil
+}
+
+// restart returns where scanning must begin in look+pending so that an entity
+// that began in the sent text look and goes on in the pending text is seen whole
+// (hits that start in look are dropped; the scan only has to see them begin). That
+// is the start of the token cut in two, if the last send ended inside one, and
+// before it the tokens that may begin such an entity: digit groups and capitals of a
+// spaced number, a credential name, an assignment (: = => is) or an auth scheme.
+// Everything else in look is context only and is not scanned again.
+func restart(look []byte) int {
+	from := len(look)
+	for from > 0 && look[from-1] > ' ' {
+		from-- // a token split by MaxStreamHold
+	}
+	for from > 0 {
+		b := from
+		for b > 0 && look[b-1] <= ' ' {
+			b--
+		}
+		a := b
+		for a > 0 && look[a-1] > ' ' {
+			a--
+		}
+		if a == b || !carries(look[a:b]) {
+			break
+		}
+		from = a
+	}
+	return from
+}
+
+// carries reports whether a sent token may begin an entity that continues in the
+// text after it.
+func carries(tok []byte) bool {
+	if groupLike(tok) || len(tok) <= 2 {
+		return true // 4111, GB82, +44, (0)20, is, =, =>
+	}
+	switch tok[len(tok)-1] {
+	case ':', '=', '>', '"', '\'', '`':
+		return true // password:, api_key=, "password":
+	}
+	w := tok
+	for len(w) > 0 && (w[0] == '"' || w[0] == '\'' || w[0] == '`') {
+		w = w[1:]
+	}
+	if len(w) == 6 && bytes.EqualFold(w, []byte("bearer")) || len(w) == 5 && bytes.EqualFold(w, []byte("basic")) {
+		return true
+	}
+	yes, _ := isSecretName(w)
+	return yes // "password is x", "token = x"
 }
 
 // safeCut returns how much of b can be finalised: everything before the last token,
@@ -156,6 +219,9 @@ func groupLike(w []byte) bool {
 
 // cutPEM moves the cut back to an unterminated private key block.
 func cutPEM(b []byte, cut int) int {
+	if bytes.IndexByte(b[:cut], '-') < 0 {
+		return cut // no BEGIN line before the cut (IndexByte is the fast test)
+	}
 	k := bytes.LastIndex(b, pemBegin)
 	if k >= 0 && k < cut && bytes.Index(b[k:], pemEnd) < 0 {
 		return k
