@@ -223,20 +223,7 @@ func TestStreamMaskerCatchesSplitEntities(t *testing.T) {
 	want, _ := e.MaskText(ctx, Scope{}, []byte(text))
 	for _, size := range []int{1, 2, 3, 5, 7, 13, 64} {
 		sm := e.NewStreamMasker(Scope{})
-		var out []byte
-		for i := 0; i < len(text); i += size {
-			chunk, err := sm.Write(ctx, []byte(text[i:min(len(text), i+size)]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, chunk...)
-		}
-		rest, err := sm.Flush(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rest...)
-		if string(out) != string(want.Data) {
+		if out := streamMask(t, sm, text, size); string(out) != string(want.Data) {
 			t.Errorf("chunks of %d: got %q\nwant %q", size, out, want.Data)
 		}
 		if diff := cmp.Diff(want.Summary, sm.Summary()); diff != "" {
@@ -359,22 +346,27 @@ func TestStreamMaskerMatchesMaskText(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, size := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 31, 64, 1000} {
-			sm := e.NewStreamMasker(Scope{})
-			var out []byte
-			for i := 0; i < len(text); i += size {
-				chunk, err := sm.Write(ctx, []byte(text[i:min(len(text), i+size)]))
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, chunk...)
-			}
-			rest, err := sm.Flush(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out = append(out, rest...); string(out) != string(want.Data) {
+			if out := streamMask(t, e.NewStreamMasker(Scope{}), text, size); string(out) != string(want.Data) {
 				t.Errorf("chunks of %d:\n got %q\nwant %q", size, out, want.Data)
 			}
 		}
 	}
+}
+
+// streamMask passes text through sm in chunks of size bytes and returns all it sent.
+func streamMask(t *testing.T, sm *StreamMasker, text string, size int) []byte {
+	t.Helper()
+	var out []byte
+	for i := 0; i < len(text); i += size {
+		chunk, err := sm.Write(ctx, []byte(text[i:min(len(text), i+size)]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, chunk...)
+	}
+	rest, err := sm.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, rest...)
 }
