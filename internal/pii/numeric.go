@@ -323,7 +323,11 @@ func (s *scanner) numericHits(w *window) {
 	}
 	if simple && nd == 9 {
 		formatted := groups(3, 2, 4) && sepIs("- .")
-		if formatted || plain {
+		// A house or suite number ("Suite 680 36 4022 Oakridge Lane") is not an
+		// identity number unless a context word says it is.
+		idShape := (formatted || plain) && !(s.addressNumber(w.start, w.end) &&
+			!s.hasContext(eSSN, w.start, w.end) && !s.hasContext(eITIN, w.start, w.end))
+		if idShape {
 			if validSSN(d) {
 				base := 0.2 // nine bare digits need a context word
 				if formatted {

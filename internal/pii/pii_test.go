@@ -335,6 +335,7 @@ func TestStreamMaskerMatchesMaskText(t *testing.T) {
 		`config {"password": "Tr0ub4dor&3", "api_key": "9fK2mQ7xLp3Rt8Vw2Zq"} X-API-Key: 9fK2mQ7xLp3Rt8Vw2Zq end`,
 		"IBAN GB82 WEST 1234 5698 7654 32 and phone +44 20 7946 0958 and NINO AB 12 34 56 C, numbers 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18",
 		strings.Repeat("Lorem ipsum dolor sit amet, ", 10) + "my SSN is 460-89-9847. " + strings.Repeat("x", 300) + " mail jane@ex.com",
+		"write to 0496 46 46 70 (mobile) or 5130634 license, not 17031 2202 Rissik St",
 	}
 	for _, c := range cases {
 		texts = append(texts, c.Text, "Before it: "+c.Text+" and after.")

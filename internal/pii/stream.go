@@ -166,8 +166,15 @@ func carries(tok []byte) bool {
 
 // safeCut returns how much of b can be finalised: everything before the last token,
 // which may still grow, and before spaced digit groups that may continue it
-// (4111 1111 | 1111 1111), and before an unterminated PEM block.
+// (4111 1111 | 1111 1111), before a number whose following words have not arrived,
+// and before an unterminated PEM block.
 func safeCut(b []byte) int {
+	return cutPEM(b, holdForContext(b, lastToken(b)))
+}
+
+// lastToken returns where the last token of b, which may still grow, begins, with
+// the spaced groups before it that may belong to it; len(b) after a finished word.
+func lastToken(b []byte) int {
 	i := len(b)
 	if i > 0 && b[i-1] == ' ' {
 		// A finished word; only a digit group or a few capitals may go on
@@ -177,29 +184,71 @@ func safeCut(b []byte) int {
 			k--
 		}
 		if k == i-1 || !groupLike(b[k:i-1]) {
-			return cutPEM(b, len(b))
+			return len(b)
 		}
 		i--
 	} else if i > 0 && b[i-1] <= ' ' {
-		return cutPEM(b, len(b))
+		return len(b)
 	}
-	// The last token.
 	for i > 0 && b[i-1] > ' ' {
 		i--
 	}
-	// Groups before it that could belong to the same spaced entity.
+	return groupsBefore(b, i, len(b))
+}
+
+// groupsBefore moves i back over the spaced groups before it that could belong to
+// the same entity, within 48 bytes of end.
+func groupsBefore(b []byte, i, end int) int {
 	for i > 1 && b[i-1] == ' ' {
 		j := i - 1
 		k := j
 		for k > 0 && b[k-1] > ' ' && j-k <= 8 {
 			k--
 		}
-		if k == j || j-k > 8 || !groupLike(b[k:j]) || len(b)-k > 48 {
+		if k == j || j-k > 8 || !groupLike(b[k:j]) || end-k > 48 {
 			break
 		}
 		i = k
 	}
-	return cutPEM(b, i)
+	return i
+}
+
+func hasDigit(b []byte) bool {
+	for _, c := range b {
+		if isDigit(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdForContext moves the cut back to a token with a digit among the two words
+// before it (and the groups before that token): the two words after a numeric
+// candidate are context ("2671 mobile") or make it an address ("2202 Rissik St"),
+// so it waits for them, as MaskText of the whole text would see them.
+func holdForContext(b []byte, cut int) int {
+	hold, i := cut, cut
+	for n := 0; n < 2; n++ {
+		j := i
+		for j > 0 && b[j-1] <= ' ' {
+			j--
+		}
+		k := j
+		for k > 0 && b[k-1] > ' ' {
+			k--
+		}
+		if k == j {
+			break
+		}
+		if hasDigit(b[k:j]) {
+			hold = k
+		}
+		i = k
+	}
+	if hold == cut {
+		return cut
+	}
+	return groupsBefore(b, hold, hold+48)
 }
 
 // groupLike reports whether a short word may be a group of a spaced card, IBAN,

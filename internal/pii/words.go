@@ -370,3 +370,72 @@ func (s *scanner) fiscal(i, j int) {
 	}
 	s.add(eFiscal, i, j, scoreValidated, "")
 }
+
+// streetWords are common street suffixes and unitWords the secondary unit
+// designators of postal addresses (after USPS Publication 28, appendices C1 and C2,
+// with a few non-US ones).
+var (
+	streetWords = wordSet("street", "st", "avenue", "ave", "road", "rd", "lane", "ln", "drive", "dr",
+		"boulevard", "blvd", "way", "court", "ct", "place", "pl", "terrace", "circle", "cir", "parkway",
+		"pkwy", "highway", "hwy", "square", "sq", "trail", "alley", "crescent", "close")
+	unitWords = wordSet("suite", "ste", "apt", "apartment", "unit", "floor", "fl", "building", "bldg",
+		"room", "rm", "box", "po")
+)
+
+func wordSet(words ...string) map[string]bool {
+	m := make(map[string]bool, len(words))
+	for _, w := range words {
+		m[w] = true
+	}
+	return m
+}
+
+// addressNumber reports whether the number at t[start:end] reads as part of a
+// postal address: right after a unit word ("Suite 680 36 4022"), or right before a
+// street name and its suffix on the same line ("2202 Rissik St", "4022 Oakridge
+// Lane"). The street name must be capitalised, so "call 415 555 2671 st once" is not
+// an address.
+func (s *scanner) addressNumber(start, end int) bool {
+	t := s.t
+	// The word before, skipping spaces and the punctuation of "Apt. #12".
+	i := start
+	for i > 0 && (t[i-1] == ' ' || t[i-1] == '.' || t[i-1] == '#' || t[i-1] == ',') {
+		i--
+	}
+	j := i
+	for i > 0 && isLetter(t[i-1]) && j-i < 12 {
+		i--
+	}
+	if j > i && (i == 0 || !isAlnum(t[i-1])) && inSet(unitWords, t[i:j]) {
+		return true
+	}
+	// A capitalised name, then a street word.
+	next := func(p int) (a, b int) {
+		for p < len(t) && t[p] == ' ' {
+			p++
+		}
+		q := p
+		for q < len(t) && isLetter(t[q]) && q-p < 24 {
+			q++
+		}
+		return p, q
+	}
+	a, b := next(end)
+	if a == end || b == a || class[t[a]] != cUpper {
+		return false
+	}
+	c, d := next(b)
+	return d > c && c > b && inSet(streetWords, t[c:d]) && (d == len(t) || !isAlnum(t[d]))
+}
+
+// inSet reports whether the word w, in any case, is in set.
+func inSet(set map[string]bool, w []byte) bool {
+	var buf [24]byte
+	if len(w) > len(buf) {
+		return false
+	}
+	for i, c := range w {
+		buf[i] = lower(c)
+	}
+	return set[string(buf[:len(w)])]
+}
