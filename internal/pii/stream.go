@@ -127,20 +127,27 @@ func restart(look []byte) int {
 		from-- // a token split by MaxStreamHold
 	}
 	for from > 0 {
-		b := from
-		for b > 0 && look[b-1] <= ' ' {
-			b--
-		}
-		a := b
-		for a > 0 && look[a-1] > ' ' {
-			a--
-		}
+		a, b := tokenBefore(look, from)
 		if a == b || !carries(look[a:b]) {
 			break
 		}
 		from = a
 	}
 	return from
+}
+
+// tokenBefore returns the span of the whitespace-separated token that ends before
+// i (skipping the whitespace before i); empty when there is none.
+func tokenBefore(b []byte, i int) (start, end int) {
+	end = i
+	for end > 0 && b[end-1] <= ' ' {
+		end--
+	}
+	start = end
+	for start > 0 && b[start-1] > ' ' {
+		start--
+	}
+	return start, end
 }
 
 // carries reports whether a sent token may begin an entity that continues in the
@@ -229,14 +236,7 @@ func hasDigit(b []byte) bool {
 func holdForContext(b []byte, cut int) int {
 	hold, i := cut, cut
 	for n := 0; n < 2; n++ {
-		j := i
-		for j > 0 && b[j-1] <= ' ' {
-			j--
-		}
-		k := j
-		for k > 0 && b[k-1] > ' ' {
-			k--
-		}
+		k, j := tokenBefore(b, i)
 		if k == j {
 			break
 		}
