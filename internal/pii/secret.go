@@ -199,6 +199,9 @@ func (s *scanner) secretPrefix(i, j int) int {
 		if placeholder(body) {
 			continue
 		}
+		if r.id == "slack-user-token" && !slackUserToken(body) {
+			continue
+		}
 		id := r.id
 		if id == "slack-bot-token" && bytes.Count(body, []byte("-")) == 1 {
 			id = "slack-legacy-bot-token" // xoxb-<digits>-<secret>, the pre-2019 form
@@ -207,6 +210,31 @@ func (s *scanner) secretPrefix(i, j int) int {
 		return p
 	}
 	return i
+}
+
+// slackUserToken checks the body of an xoxp- token: three numeric ids of 10 to 13
+// digits and a 32-digit lower-case hex secret, the structure of the tokens Slack
+// issues (and of every real one in Nosey Parker's examples).
+func slackUserToken(body []byte) bool {
+	for k := 0; k < 3; k++ {
+		d := 0
+		for d < len(body) && isDigit(body[d]) {
+			d++
+		}
+		if d < 10 || d > 13 || d >= len(body) || body[d] != '-' {
+			return false
+		}
+		body = body[d+1:]
+	}
+	if len(body) != 32 {
+		return false
+	}
+	for _, c := range body {
+		if !isDigit(c) && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // jwt matches a JSON Web Token: three base64url segments whose header decodes to a
@@ -321,6 +349,7 @@ var secretKeywords = []string{
 	"accesskey", "access_key", "secretkey", "secret_key", "privatekey", "private_key", "credential",
 	"credentials", "auth", "authorization", "client_secret", "clientsecret",
 	"session", "sessionid", "session_id", "sess", "sessid", "jsessionid", "phpsessid", "cookie",
+	"subscriptionkey", "subscription_key", "subscription-key",
 }
 
 // suffixSet is a bit set of three-byte word endings, case-insensitive. Each byte is
@@ -430,10 +459,18 @@ func (s *scanner) keywordSecret(i, j int) {
 	}
 	yes, pw := isSecretName(t[i:j])
 	if !yes {
+		yes, pw = twoWordName(t, i, j)
+	}
+	if !yes {
 		return
 	}
 	for p < len(t) && (t[p] == ' ' || t[p] == '\t') {
 		p++
+	}
+	if n := j - i; n >= 6 && bytes.EqualFold(t[j-6:j], []byte("cookie")) && (n == 6 || t[j-7] == '-') {
+		// Cookie: a=1; b=2 is a list of cookies, not one value.
+		s.cookies(p, n > 6)
+		return
 	}
 	quote := byte(0)
 	if p < len(t) && (t[p] == '"' || t[p] == '\'' || t[p] == '`') {
@@ -464,6 +501,64 @@ func (s *scanner) keywordSecret(i, j int) {
 		s.add(eSecret, p, v, 0.9, ruleFor(pw))
 	}
 }
+
+// twoWordName reports whether the word t[i:j] and the word before it, joined, name
+// a credential: "API key", "subscription key", "access token" written as two words.
+func twoWordName(t []byte, i, j int) (yes, password bool) {
+	if i < 3 || t[i-1] != ' ' || j-i > 12 {
+		return false, false
+	}
+	k := i - 1
+	for k > 0 && isLetter(t[k-1]) && i-k < 14 {
+		k--
+	}
+	if k == i-1 || (k > 0 && isAlnum(t[k-1])) {
+		return false, false
+	}
+	var buf [32]byte
+	n := copy(buf[:], t[k:i-1])
+	buf[n] = '_'
+	n++
+	n += copy(buf[n:], t[i:j])
+	return isSecretName(buf[:n])
+}
+
+// cookies handles the value of a Cookie header at p: each cookie's value is a
+// SECRET when it looks like one (session cookies have any name). Cookies whose
+// names are credential names are left to the scan, which finds them as name=value
+// anyway. In Set-Cookie (set) only the first pair is a cookie; the rest are its
+// attributes (Path, Domain, Expires).
+func (s *scanner) cookies(p int, set bool) {
+	t := s.t
+	for p < len(t) {
+		n := p
+		for n < len(t) && t[n] != '=' && t[n] != ';' && t[n] > ' ' {
+			n++
+		}
+		if n >= len(t) || t[n] != '=' || n == p {
+			return
+		}
+		v := n + 1
+		e := v
+		for e < len(t) && t[e] != ';' && t[e] > ' ' && t[e] != '"' && t[e] != '\'' {
+			e++
+		}
+		// A cookie whose name says nothing must look random: a session id mixes
+		// letters and digits (a preference such as settings_abcdef does not).
+		if named, _ := isSecretName(t[p:n]); !named && e > v && looksSecret(t[v:e], false) && hasDigit(t[v:e]) && bytes.ContainsFunc(t[v:e], isLetterRune) {
+			s.add(eSecret, v, e, 0.9, "cookie")
+		}
+		if set || e >= len(t) || t[e] != ';' {
+			return
+		}
+		p = e + 1
+		for p < len(t) && t[p] == ' ' {
+			p++
+		}
+	}
+}
+
+func isLetterRune(r rune) bool { return r < 0x80 && isLetter(byte(r)) }
 
 // hasRulePrefix reports whether t starts with a provider rule's prefix.
 func hasRulePrefix(t []byte) bool {
@@ -617,7 +712,8 @@ func placeholder(v []byte) bool {
 	case "password", "secret", "token", "null", "none", "nil", "true", "false", "undefined", "required", "string", "hidden":
 		return true
 	}
-	for _, w := range [...]string{"example", "placeholder", "your_", "your-", "yourkey", "changeme", "xxxxx", "redacted", "dummy", "..."} {
+	for _, w := range [...]string{"example", "placeholder", "your_", "your-", "yourkey", "changeme", "xxxxx", "redacted", "dummy", "...",
+		"tokenhere", "keyhere", "secrethere", "passwordhere", "_here", "-here"} {
 		if bytes.Contains(lv, []byte(w)) {
 			return true
 		}

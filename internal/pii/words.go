@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"bytes"
 	"net/netip"
 )
 
@@ -129,6 +130,9 @@ func (s *scanner) email(at int) {
 	}
 	if labels < 2 || (p < len(t) && (isWord(t[p]) || t[p] == '-')) {
 		return
+	}
+	if bytes.HasSuffix(bytes.ToLower(t[at+1:lastEnd]), []byte(".gserviceaccount.com")) {
+		return // a Google Cloud service account: it names a workload, not a person
 	}
 	tld := t[lastStart:lastEnd]
 	for _, c := range tld {
