@@ -434,7 +434,16 @@ func hex4(b []byte) rune {
 func appendString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i, c := range s {
+	for i := 0; i < len(s); i++ {
+		// Eight bytes at a time while none needs escaping (the bytes strStop
+		// marks are exactly those).
+		for i+8 <= len(s) && !strStop8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}

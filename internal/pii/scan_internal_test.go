@@ -2,7 +2,9 @@ package pii
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -56,4 +58,21 @@ func upperString(s string) string {
 		b[i] = upper(c)
 	}
 	return string(b)
+}
+
+// appendString must produce a JSON string that decodes back to its input, for
+// every byte that needs escaping at every position of an eight-byte block.
+func TestAppendStringRoundTrips(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, c := range []byte{0, 1, '\n', 0x1f, '"', '\\', ' ', 'a', 0x7f} {
+				b := []byte(strings.Repeat("x", n))
+				b[pos] = c
+				var got string
+				if err := json.Unmarshal(appendString(nil, b), &got); err != nil || got != string(b) {
+					t.Fatalf("appendString(%q) = %s, decodes to %q (%v)", b, appendString(nil, b), got, err)
+				}
+			}
+		}
+	}
 }
