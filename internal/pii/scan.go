@@ -151,10 +151,11 @@ func (s *scanner) scan(t []byte, from, first int) {
 			}
 			continue
 		}
-		// A word: [A-Za-z0-9_]+.
+		// A word: [A-Za-z0-9_]+. f is the OR of the classes of its bytes after the
+		// first.
 		j := i + 1
-		f := k
-		for j < n {
+		var f byte
+		for j < len(t) {
 			k2 := class[t[j]]
 			if k2 == 0 {
 				break
@@ -162,6 +163,13 @@ func (s *scanner) scan(t []byte, from, first int) {
 			f |= k2
 			j++
 		}
+		// A capitalised word (The, Reach) is plain like a lower-case one: no
+		// provider prefix, IBAN, NINO or hex group starts with one capital and
+		// lower-case letters only. So is a word that ends a sentence ("ring. "),
+		// where a dot joined to more letters would be an address or a host.
+		plain := (k == cLower || k == cUpper) && f&^cLower == 0 &&
+			(j == n || plainAfter[t[j]] || t[j] == '.' && (j+1 == n || class[t[j+1]] == 0))
+		f |= k
 		switch {
 		case f == cDigit:
 			if i > 0 && continuesToken(t, i) {
@@ -171,18 +179,22 @@ func (s *scanner) scan(t []byte, from, first int) {
 			if end := s.numeric(i, j); end > j {
 				j = end
 			}
-		case f == cLower && (j == n || plainAfter[t[j]]):
-			// Plain lower-case word, most of prose: nothing starts here unless it
-			// is a secret keyword followed by an assignment after a space
-			// ("password is x", "token = x") or an auth scheme ("bearer x"). Both
-			// are ruled out by a table lookup or two for almost every word.
-			if j < n && t[j] == ' ' && j-i >= 3 && j-i <= 24 {
-				if secretSuffix.has(t, j) {
-					s.keywordSecret(i, j)
+		case plain:
+			// Plain word, most of prose: nothing starts here unless it is a secret
+			// keyword followed by an assignment after a space ("password is x",
+			// "Token = x") or an auth scheme ("Bearer x"). Both are ruled out by a
+			// table lookup or two for almost every word. The space after it
+			// starts nothing either.
+			if j < n && t[j] == ' ' {
+				if j-i >= 3 && j-i <= 24 {
+					if secretSuffix.has(t, j) {
+						s.keywordSecret(i, j)
+					}
+					if (j-i == 6 || j-i == 5) && t[i]|0x20 == 'b' {
+						s.authScheme(i, j)
+					}
 				}
-				if (j-i == 6 || j-i == 5) && t[i] == 'b' {
-					s.authScheme(i, j)
-				}
+				j++
 			}
 		default:
 			if end := s.word(i, j, f); end > j {
