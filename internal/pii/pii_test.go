@@ -355,7 +355,7 @@ func TestStreamMaskerMatchesMaskText(t *testing.T) {
 }
 
 // streamMask passes text through sm in chunks of size bytes and returns all it sent.
-func streamMask(t *testing.T, sm *StreamMasker, text string, size int) []byte {
+func streamMask(t testing.TB, sm *StreamMasker, text string, size int) []byte {
 	t.Helper()
 	var out []byte
 	for i := 0; i < len(text); i += size {

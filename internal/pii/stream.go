@@ -160,10 +160,16 @@ func carries(tok []byte) bool {
 	case ':', '=', '>', '"', '\'', '`':
 		return true // password:, api_key=, "password":
 	}
-	w := tok
-	for len(w) > 0 && (w[0] == '"' || w[0] == '\'' || w[0] == '`') {
-		w = w[1:]
+	n := len(tok)
+	if tok[n-2] == 'i' && tok[n-1] == 's' && !isAlnum(tok[n-3]) {
+		return true // pass"is x
 	}
+	// The name or scheme at the end of the token: "Bearer, {"auth":"Bearer.
+	k := n
+	for k > 0 && (isWord(tok[k-1]) || tok[k-1] == '-') {
+		k--
+	}
+	w := tok[k:]
 	if len(w) == 6 && bytes.EqualFold(w, []byte("bearer")) || len(w) == 5 && bytes.EqualFold(w, []byte("basic")) {
 		return true
 	}
@@ -209,13 +215,18 @@ func groupsBefore(b []byte, i, end int) int {
 	for i > 1 && b[i-1] == ' ' {
 		j := i - 1
 		k := j
-		for k > 0 && b[k-1] > ' ' && j-k <= 8 {
+		for k > 0 && b[k-1] > ' ' && end-k <= 48 {
 			k--
 		}
-		if k == j || j-k > 8 || !groupLike(b[k:j]) || end-k > 48 {
+		at := groupAt(b[k:j])
+		g := k + at
+		if at < 0 || j-g > 8 || end-g > 48 {
 			break
 		}
-		i = k
+		i = g
+		if g > k {
+			break // punctuation before the group ("x!AB 12"): nothing before it belongs
+		}
 	}
 	return i
 }
@@ -234,36 +245,51 @@ func hasDigit(b []byte) bool {
 // candidate are context ("2671 mobile") or make it an address ("2202 Rissik St"),
 // so it waits for them, as MaskText of the whole text would see them.
 func holdForContext(b []byte, cut int) int {
-	hold, i := cut, cut
+	hold, holdEnd, i := cut, cut, cut
 	for n := 0; n < 2; n++ {
 		k, j := tokenBefore(b, i)
 		if k == j {
 			break
 		}
 		if hasDigit(b[k:j]) {
-			hold = k
+			hold, holdEnd = k, j
 		}
 		i = k
 	}
 	if hold == cut {
 		return cut
 	}
-	return groupsBefore(b, hold, hold+48)
+	return groupsBefore(b, hold, holdEnd)
 }
 
-// groupLike reports whether a short word may be a group of a spaced card, IBAN,
-// phone or NINO: it holds a digit, or is a few capitals, or opens a phone number.
-func groupLike(w []byte) bool {
-	caps := true
-	for _, c := range w {
-		if isDigit(c) || c == '+' || c == '(' {
-			return true
-		}
-		if class[c] != cUpper {
-			caps = false
-		}
+// groupLike reports whether a short word may be (or end in) a group of a spaced
+// card, IBAN, phone or NINO.
+func groupLike(w []byte) bool { return groupAt(w) >= 0 }
+
+// groupAt returns where in the token w a group of a spaced entity may begin, or -1:
+// the run of letters, digits, separators (. - /) and ( ) + at its end when that run
+// holds a digit or opens a phone number, else a run of one to four capitals at its
+// end ("GB82", "WEST", "AB" of a NINO, also after punctuation: "x!AB").
+func groupAt(w []byte) int {
+	k := len(w)
+	for k > 0 && (isAlnum(w[k-1]) || isSep(w[k-1]) && w[k-1] != ' ' || w[k-1] == '+' || w[k-1] == '(' || w[k-1] == ')') {
+		k--
 	}
-	return caps && len(w) <= 4
+	run := w[k:]
+	if bytes.ContainsAny(run, "0123456789+(") {
+		if p := bytes.LastIndexAny(run, "(+"); len(run) > 8 && p > 0 {
+			return k + p // a long run: a group may still open at its last ( or +
+		}
+		return k
+	}
+	c := len(w)
+	for c > 0 && class[w[c-1]] == cUpper {
+		c--
+	}
+	if n := len(w) - c; n == 0 || n > 4 || c > 0 && isAlnum(w[c-1]) {
+		return -1
+	}
+	return c
 }
 
 // cutPEM moves the cut back to an unterminated private key block.
