@@ -190,7 +190,7 @@ func (s *scanner) scan(t []byte, from, first int) {
 					if secretSuffix.has(t, j) {
 						s.keywordSecret(i, j)
 					}
-					if (j-i == 6 || j-i == 5) && t[i]|0x20 == 'b' {
+					if (j-i == 6 || j-i == 5) && t[i]|0x20 == 'b' && (t[i+1] == 'e' || t[i+1] == 'a' || t[i+1] == 'E' || t[i+1] == 'A') {
 						s.authScheme(i, j)
 					}
 				}
