@@ -72,7 +72,6 @@ type hit struct {
 type scanner struct {
 	e    *Engine
 	t    []byte
-	base int // offset of t in the text whose hits are reported (stream lookbehind)
 	key  keyHint
 	hits []hit
 	tmp  [64]byte // digits of the candidate in hand
@@ -97,7 +96,6 @@ func (e *Engine) getScanner() *scanner {
 	s := e.pool.Get().(*scanner)
 	s.hits = s.hits[:0]
 	s.key = keyHint{}
-	s.base = 0
 	return s
 }
 
