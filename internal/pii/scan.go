@@ -163,9 +163,10 @@ func (s *scanner) scan(t []byte, from, first int) {
 		}
 		// A capitalised word (The, Reach) is plain like a lower-case one: no
 		// provider prefix, IBAN, NINO or hex group starts with one capital and
-		// lower-case letters only. So is a word that ends a sentence ("ring. "),
+		// lower-case letters only (two letters may open a spaced NINO, "Ab 12 34
+		// 56 C", as before). So is a word that ends a sentence ("ring. "),
 		// where a dot joined to more letters would be an address or a host.
-		plain := (k == cLower || k == cUpper) && f&^cLower == 0 &&
+		plain := (k == cLower || k == cUpper && j-i != 2) && f&^cLower == 0 &&
 			(j == n || plainAfter[t[j]] || t[j] == '.' && (j+1 == n || class[t[j+1]] == 0))
 		f |= k
 		switch {
