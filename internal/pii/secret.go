@@ -467,7 +467,7 @@ func (s *scanner) keywordSecret(i, j int) {
 	for p < len(t) && (t[p] == ' ' || t[p] == '\t') {
 		p++
 	}
-	if n := j - i; n >= 6 && bytes.EqualFold(t[j-6:j], []byte("cookie")) && (n == 6 || t[j-7] == '-') {
+	if n := j - i; n >= 6 && bytes.EqualFold(t[j-6:j], []byte("cookie")) && (n == 6 || t[j-7] == '-') && cookiePair(t[p:]) {
 		// Cookie: a=1; b=2 is a list of cookies, not one value.
 		s.cookies(p, n > 6)
 		return
@@ -521,6 +521,20 @@ func twoWordName(t []byte, i, j int) (yes, password bool) {
 	n++
 	n += copy(buf[n:], t[i:j])
 	return isSecretName(buf[:n])
+}
+
+// cookiePair reports whether t starts with name=value (a base64 value ending in =
+// is not a pair).
+func cookiePair(t []byte) bool {
+	for k, c := range t {
+		switch {
+		case c == '=':
+			return k > 0 && k+1 < len(t) && t[k+1] > ' ' && t[k+1] != ';' && t[k+1] != '='
+		case c == ';' || c <= ' ' || c == '"' || c == '\'':
+			return false
+		}
+	}
+	return false
 }
 
 // cookies handles the value of a Cookie header at p: each cookie's value is a
