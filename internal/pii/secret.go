@@ -713,7 +713,7 @@ func placeholder(v []byte) bool {
 	case '$', '{', '<', '%', '*', '[', '(':
 		return true
 	}
-	if allSame(v) {
+	if allSame(v) || holdsMaskOutput(v) {
 		return true
 	}
 	var buf [64]byte
@@ -731,6 +731,27 @@ func placeholder(v []byte) bool {
 		if bytes.Contains(lv, []byte(w)) {
 			return true
 		}
+	}
+	return false
+}
+
+// holdsMaskOutput reports whether v holds what masking writes (<TYPE>, <TYPE_3f9a1c0b>,
+// <TYPE_k7q2m9x3vb4c>): a value already masked in part is not a secret, and treating
+// it as one would make masking its own output mask again.
+func holdsMaskOutput(v []byte) bool {
+	for i := bytes.IndexByte(v, '<'); i >= 0 && i+1 < len(v); {
+		j := i + 1
+		for j < len(v) && (class[v[j]]&(cUpper|cDigit|cUnder) != 0 || j > i+1 && class[v[j]] == cLower) {
+			j++
+		}
+		if j < len(v) && v[j] == '>' && j-i > 3 && class[v[i+1]] == cUpper {
+			return true
+		}
+		k := bytes.IndexByte(v[i+1:], '<')
+		if k < 0 {
+			break
+		}
+		i += 1 + k
 	}
 	return false
 }
