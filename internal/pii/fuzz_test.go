@@ -8,7 +8,8 @@ import (
 )
 
 // FuzzMaskJSON: no panics; the output is valid JSON when the input was; masking is
-// idempotent; a card or secret seeded into any string value never survives.
+// idempotent; a card or secret seeded into any string value never survives (the
+// output holds no more copies of it than the unseeded input did).
 func FuzzMaskJSON(f *testing.F) {
 	for _, s := range []string{
 		`{"a":"b"}`, `{"messages":[{"role":"user","content":"hi jane@ex.com"}]}`,
@@ -46,7 +47,9 @@ func FuzzMaskJSON(f *testing.F) {
 		if err != nil {
 			t.Fatalf("MaskJSON(seeded %s) = %v", seeded, err)
 		}
-		if bytes.Contains(sm.Data, []byte(secret)) {
+		// The input itself may hold the seed inside something that is not one
+		// ("4111 1111 1111 11110" is no card); only the seeded copies must go.
+		if bytes.Count(sm.Data, []byte(secret)) > bytes.Count(doc, []byte(secret)) {
 			t.Fatalf("seeded %q survived: %s", secret, sm.Data)
 		}
 	})
