@@ -171,7 +171,9 @@ func (s *scanner) scan(t []byte, from, first int) {
 		f |= k
 		switch {
 		case f == cDigit:
-			if i > 0 && continuesToken(t, i) {
+			// A number right after a finding's end and a dot starts afresh, as it
+			// would once the finding is masked (idempotence).
+			if i > 0 && continuesToken(t, i) && !(len(s.hits) > first && s.hits[len(s.hits)-1].end == i-1) {
 				i = j
 				continue
 			}

@@ -161,25 +161,39 @@ func (s *scanner) hexColon(i int) int {
 		return i
 	}
 	j := i
-	colons := 0
 	for j < len(t) && j-i < 46 && (isHex(t[j]) || t[j] == ':' || t[j] == '.') {
-		if t[j] == ':' {
-			colons++
-		}
 		j++
 	}
-	for j > i && (t[j-1] == '.' || t[j-1] == ':' && (j-2 < i || t[j-2] != ':')) {
-		j--
+	a, j, ok := parseIPv6(t, i, j)
+	if !ok {
+		// "1::.1::": the address may end at a dot that no IPv4 part follows; as
+		// masked text ("1::.<IP_ADDRESS>") it would, so masking stays idempotent.
+		d := bytes.IndexByte(t[i:j], '.')
+		if d <= 0 {
+			return i
+		}
+		if a, j, ok = parseIPv6(t, i, i+d); !ok {
+			return i
+		}
 	}
-	if colons < 2 || (j < len(t) && isWord(t[j])) {
-		return i
-	}
-	a, err := netip.ParseAddr(string(t[i:j]))
-	if err != nil || !a.Is6() || a.IsLoopback() || a.IsUnspecified() {
+	if a.IsLoopback() || a.IsUnspecified() {
 		return i
 	}
 	s.add(eIP, i, j, 0.9, "")
 	return j
+}
+
+// parseIPv6 parses t[i:j], less trailing dots and single colons, as an IPv6 address
+// that ends at a word boundary; it returns the address and where it ends.
+func parseIPv6(t []byte, i, j int) (netip.Addr, int, bool) {
+	for j > i && (t[j-1] == '.' || t[j-1] == ':' && (j-2 < i || t[j-2] != ':')) {
+		j--
+	}
+	if bytes.Count(t[i:j], []byte(":")) < 2 || (j < len(t) && isWord(t[j])) {
+		return netip.Addr{}, j, false
+	}
+	a, err := netip.ParseAddr(string(t[i:j]))
+	return a, j, err == nil && a.Is6()
 }
 
 // mac matches six hex pairs joined by one separator (: or -) or the Cisco form
