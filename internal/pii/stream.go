@@ -126,12 +126,22 @@ func restart(look []byte) int {
 	for from > 0 && look[from-1] > ' ' {
 		from-- // a token split by MaxStreamHold
 	}
+	assigned := false // an assignment was passed: only a name may come before it
 	for from > 0 {
 		a, b := tokenBefore(look, from)
-		if a == b || !carries(look[a:b]) {
+		if a == b {
 			break
 		}
-		from = a
+		switch tok := look[a:b]; {
+		case !assigned && groupLike(tok):
+			from = a // 4111, GB82, +44, (0)20
+		case assignment(tok):
+			from, assigned = a, true // =, is, password:, "password":, pass"is
+		case nameOrScheme(tok):
+			return a // password, X-API-Key, Bearer, {"auth":"Bearer
+		default:
+			return from
+		}
 	}
 	return from
 }
@@ -150,22 +160,21 @@ func tokenBefore(b []byte, i int) (start, end int) {
 	return start, end
 }
 
-// carries reports whether a sent token may begin an entity that continues in the
-// text after it.
-func carries(tok []byte) bool {
-	if groupLike(tok) || len(tok) <= 2 {
-		return true // 4111, GB82, +44, (0)20, is, =, =>
-	}
-	switch tok[len(tok)-1] {
-	case ':', '=', '>', '"', '\'', '`':
-		return true // password:, api_key=, "password":
-	}
+// assignment reports whether a sent token assigns what follows: an operator or
+// quote (= => : " '), "is", or a name glued to one (password:, pass"is).
+func assignment(tok []byte) bool {
 	n := len(tok)
-	if tok[n-2] == 'i' && tok[n-1] == 's' && !isAlnum(tok[n-3]) {
-		return true // pass"is x
+	switch tok[n-1] {
+	case ':', '=', '>', '"', '\'', '`':
+		return true
 	}
-	// The name or scheme at the end of the token: "Bearer, {"auth":"Bearer.
-	k := n
+	return n >= 2 && tok[n-2] == 'i' && tok[n-1] == 's' && (n == 2 || !isAlnum(tok[n-3]))
+}
+
+// nameOrScheme reports whether a sent token ends in a credential name or an auth
+// scheme, whose value may follow in the pending text.
+func nameOrScheme(tok []byte) bool {
+	k := len(tok)
 	for k > 0 && (isWord(tok[k-1]) || tok[k-1] == '-') {
 		k--
 	}
@@ -174,7 +183,7 @@ func carries(tok []byte) bool {
 		return true
 	}
 	yes, _ := isSecretName(w)
-	return yes // "password is x", "token = x"
+	return yes
 }
 
 // safeCut returns how much of b can be finalised: everything before the last token,
@@ -276,9 +285,19 @@ func groupAt(w []byte) int {
 		k--
 	}
 	run := w[k:]
-	if bytes.ContainsAny(run, "0123456789+(") {
-		if p := bytes.LastIndexAny(run, "(+"); len(run) > 8 && p > 0 {
-			return k + p // a long run: a group may still open at its last ( or +
+	opens := -1 // the last ( or + in the run
+	digit := false
+	for x, c := range run {
+		switch {
+		case isDigit(c):
+			digit = true
+		case c == '(' || c == '+':
+			opens = x
+		}
+	}
+	if digit || opens >= 0 {
+		if len(run) > 8 && opens > 0 {
+			return k + opens // a long run: a group may still open at its last ( or +
 		}
 		return k
 	}
