@@ -173,7 +173,7 @@ func (s *scanner) scan(t []byte, from, first int) {
 		case f == cDigit:
 			// A number right after a finding's end and a dot starts afresh, as it
 			// would once the finding is masked (idempotence).
-			if i > 0 && continuesToken(t, i) && !(len(s.hits) > first && s.hits[len(s.hits)-1].end == i-1) {
+			if i > 0 && continuesToken(t, i) && !s.hitEndsAt(i-1, first) {
 				i = j
 				continue
 			}
@@ -240,7 +240,9 @@ func (s *scanner) special(i int) int {
 	case '@':
 		s.email(i)
 	case '+', '(':
-		if i+1 < len(t) && isDigit(t[i+1]) && (i == 0 || !isWord(t[i-1])) {
+		// After a word a + or ( doesn't open a number, but after a finding it
+		// does, as it will once the finding is masked (idempotence).
+		if i+1 < len(t) && isDigit(t[i+1]) && (i == 0 || !isWord(t[i-1]) || s.hitEndsAt(i, 0)) {
 			if end := s.numeric(i, i+1); end > i+1 {
 				return end
 			}
@@ -253,6 +255,11 @@ func (s *scanner) special(i int) int {
 		}
 	}
 	return i + 1
+}
+
+// hitEndsAt reports whether the last finding so far (from first on) ends at i.
+func (s *scanner) hitEndsAt(i, first int) bool {
+	return len(s.hits) > first && s.hits[len(s.hits)-1].end == i
 }
 
 // add scores a candidate and keeps it when the type is on and the score reaches the
