@@ -305,8 +305,9 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 		for i > lo && !isWordish(t[i-1]) {
 			// Masking output (<PHONE_NUMBER>) and markup are not context.
 			if t[i-1] == '>' {
-				if k := bytes.LastIndexByte(t[lo:i-1], '<'); k >= 0 {
-					i = lo + k
+				from := max(0, i-1-maxTokenLen) // the whole token, even past lo
+				if k := bytes.LastIndexByte(t[from:i-1], '<'); k >= 0 {
+					i = from + k
 					continue
 				}
 			}
@@ -340,8 +341,8 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 				return pos, neg
 			}
 			if t[i] == '<' {
-				if k := bytes.IndexByte(t[i:hi], '>'); k >= 0 {
-					i += k
+				if k := bytes.IndexByte(t[i:min(len(t), i+maxTokenLen)], '>'); k >= 0 {
+					i += k // the whole token, even past hi
 				}
 			}
 			i++

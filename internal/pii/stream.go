@@ -316,17 +316,24 @@ func cutPEM(b []byte, cut int) int {
 	if bytes.IndexByte(b[:cut], '-') < 0 {
 		return cut // no BEGIN line before the cut (IndexByte is the fast test)
 	}
-	k := bytes.LastIndex(b, pemBegin)
-	if k >= 0 && k < cut && bytes.Index(b[k:], pemEnd) < 0 {
-		return k
-	}
-	// An END line whose closing dashes haven't arrived yet.
-	if k >= 0 && k < cut {
-		if e := bytes.Index(b[k:], pemEnd); e >= 0 && bytes.Index(b[k+e+len(pemEnd):], []byte("-----")) < 0 {
+	// The first BEGIN line whose block is not closed yet (no END line, or an END
+	// line whose closing dashes haven't arrived).
+	for k := 0; ; {
+		x := bytes.Index(b[k:], pemBegin)
+		if x < 0 || k+x >= cut {
+			return cut
+		}
+		k += x
+		e := bytes.Index(b[k+len(pemBegin):], pemEnd)
+		if e < 0 {
 			return k
 		}
+		end := k + len(pemBegin) + e + len(pemEnd)
+		if bytes.Index(b[end:], []byte("-----")) < 0 {
+			return k
+		}
+		k = end
 	}
-	return cut
 }
 
 // StreamRestorer restores tokens in a stream of text deltas, holding back a trailing
