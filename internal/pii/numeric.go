@@ -152,9 +152,11 @@ func (s *scanner) parseRun(i int, r *numRun) bool {
 	if r.ng == maxGroups && end+1 < n && isSep(t[end]) && isDigit(t[end+1]) {
 		r.more = true
 	}
-	// The run must end at a word boundary; an extension may follow.
+	// The run must end at a word boundary; an extension may follow. A last group
+	// followed by a colon begins a time or an IPv6 address (0::2), not a group of
+	// this run.
 	r.digitsEnd = end
-	if end < n && isWord(t[end]) {
+	if end < n && (isWord(t[end]) || t[end] == ':' && end+1 < n && (isHex(t[end+1]) || t[end+1] == ':')) {
 		if x := extension(t, end); x > end {
 			r.ext, end = true, x
 		} else {

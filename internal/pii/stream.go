@@ -306,6 +306,10 @@ func groupAt(w []byte) int {
 		c--
 	}
 	if n := len(w) - c; n == 0 || n > 4 || c > 0 && isAlnum(w[c-1]) {
+		// A NINO prefix may be written Ab (UK_NINO reads it in capitals).
+		if n := len(w); n >= 2 && class[w[n-2]] == cUpper && class[w[n-1]] == cLower && (n == 2 || !isAlnum(w[n-3])) {
+			return n - 2
+		}
 		return -1
 	}
 	return c
