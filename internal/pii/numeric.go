@@ -298,7 +298,7 @@ func (s *scanner) numericHits(w *window) {
 	}
 	simple := !w.plus && !w.paren && !w.ext
 
-	if simple && w.nb == 4 && sepIs(".") {
+	if simple && w.nb == 4 && sepIs(".") && w.glen[0] <= 3 && w.glen[1] <= 3 && w.glen[2] <= 3 && w.glen[3] <= 3 {
 		s.ipv4(w)
 		return
 	}
