@@ -227,7 +227,16 @@ var plainAfter = func() (t [256]bool) {
 // before it (1.2.3 after v, a-123 ids, decimals), so it isn't a number of its own.
 func continuesToken(t []byte, i int) bool {
 	p := t[i-1]
-	if p == '.' || p == '-' || p == '/' || p == ':' || p == ',' {
+	if p == ':' {
+		// 12:30, and after a run of colons too (1::0300, a failed IPv6 candidate
+		// whose parts are not numbers of their own).
+		k := i - 1
+		for k > 0 && t[k-1] == ':' {
+			k--
+		}
+		return k >= 1 && isWord(t[k-1])
+	}
+	if p == '.' || p == '-' || p == '/' || p == ',' {
 		return i >= 2 && isWord(t[i-2])
 	}
 	return p == '#' && i >= 2 && isWord(t[i-2])
