@@ -76,8 +76,9 @@ type scanner struct {
 	hits []hit
 	tmp  [64]byte // digits of the candidate in hand
 	// JSON decoding buffers, reused across string values.
-	dec  []byte
-	omap []int32
+	dec   []byte
+	omap  []int32
+	first int // index in hits of this scan's first finding
 	// scratch holds one masked or restored value until it is copied into the
 	// rewritten document.
 	scratch []byte
@@ -118,6 +119,7 @@ func (s *scanner) scanText(t []byte) { s.scanValue(t, keyHint{}) }
 // digits, upper-case or mixed words, and the bytes @ + ( - start candidate checks.
 func (s *scanner) scanValue(t []byte, k keyHint) {
 	first := len(s.hits)
+	s.first = first
 	s.t = t
 	s.key = k
 	if k.secret {
@@ -138,6 +140,7 @@ func (s *scanner) scanFrom(t []byte, from int) {
 // scan is the loop of scanValue and scanFrom; the hits from first on are resolved
 // together.
 func (s *scanner) scan(t []byte, from, first int) {
+	s.first = first
 	n := len(t)
 	for i := from; i < n; {
 		k := scanClass[t[i]]
@@ -311,12 +314,17 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 	i := start
 	lo := max(0, start-80)
 	for n := 0; n < 5 && i > lo; n++ {
+		masked := false
 		for i > lo && !isWordish(t[i-1]) {
-			// Masking output (<PHONE_NUMBER>) and markup are not context.
+			// Masking output (<PHONE_NUMBER>) and markup are not context, but
+			// masking output counts as the one word it replaced.
 			if t[i-1] == '>' {
 				from := max(0, i-1-maxTokenLen) // the whole token, even past lo
 				if k := bytes.LastIndexByte(t[from:i-1], '<'); k >= 0 {
 					i = from + k
+					if masked = maskShaped(t[i:]); masked {
+						break
+					}
 					continue
 				}
 			}
@@ -326,6 +334,15 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 				break
 			}
 			i--
+		}
+		if masked {
+			continue
+		}
+		// A finding before the candidate counts as one word, as it will once it
+		// is masked, so masking its output finds the same (idempotence).
+		if h := s.hitEndingAt(i); h >= 0 {
+			i = h
+			continue
 		}
 		j := i
 		for i > lo && isWordish(t[i-1]) {
@@ -345,6 +362,7 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 	i = end
 	hi := min(len(t), end+32)
 	for n := 0; n < 2 && i < hi; n++ {
+		masked := false
 		for i < hi && !isWordish(t[i]) {
 			if t[i] == '\n' && n > 0 {
 				return pos, neg
@@ -352,9 +370,16 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 			if t[i] == '<' {
 				if k := bytes.IndexByte(t[i:min(len(t), i+maxTokenLen)], '>'); k >= 0 {
 					i += k // the whole token, even past hi
+					if masked = maskShaped(t[i-k:]); masked {
+						i++ // one word, as above
+						break
+					}
 				}
 			}
 			i++
+		}
+		if masked {
+			continue
 		}
 		j := i
 		for i < hi && isWordish(t[i]) {
@@ -368,6 +393,32 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 		}
 	}
 	return pos, neg
+}
+
+// maskShaped reports whether t starts with what masking writes: <TYPE>, <TYPE_id>.
+func maskShaped(t []byte) bool {
+	if len(t) < 3 || t[0] != '<' || class[t[1]] != cUpper {
+		return false
+	}
+	for k := 2; k < len(t) && k < maxTokenLen; k++ {
+		switch c := t[k]; {
+		case c == '>':
+			return true
+		case class[c] == 0:
+			return false
+		}
+	}
+	return false
+}
+
+// hitEndingAt returns the start of a finding of this scan that ends at i, or -1.
+func (s *scanner) hitEndingAt(i int) int {
+	for k := len(s.hits) - 1; k >= s.first; k-- {
+		if s.hits[k].end == i {
+			return s.hits[k].start
+		}
+	}
+	return -1
 }
 
 // isWordish is a byte that can be part of a context word (letters, digits, and the
