@@ -320,7 +320,7 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 			// masking output counts as the one word it replaced.
 			if t[i-1] == '>' {
 				from := max(0, i-1-maxTokenLen) // the whole token, even past lo
-				if k := bytes.LastIndexByte(t[from:i-1], '<'); k >= 0 {
+				if k := bytes.LastIndexByte(t[from:i-1], '<'); k >= 0 && bytes.IndexByte(t[from+k:i-1], '>') < 0 {
 					i = from + k
 					if masked = maskShaped(t[i:]); masked {
 						break
