@@ -223,6 +223,9 @@ func lastToken(b []byte) int {
 func groupsBefore(b []byte, i, end int) int {
 	for i > 1 && b[i-1] == ' ' {
 		j := i - 1
+		for j > 0 && b[j-1] == ' ' && i-j < 3 {
+			j-- // groups may be two spaces apart (AB  12 34 56 C)
+		}
 		k := j
 		for k > 0 && b[k-1] > ' ' && end-k <= 48 {
 			k--
