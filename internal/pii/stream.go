@@ -200,15 +200,19 @@ func lastToken(b []byte) int {
 	i := len(b)
 	if i > 0 && b[i-1] == ' ' {
 		// A finished word; only a digit group or a few capitals may go on
-		// ("4111 " + "1111").
-		k := i - 1
+		// ("4111 " + "1111"), one or two spaces later.
+		e := i - 1
+		for e > 0 && b[e-1] == ' ' && i-e < 2 {
+			e--
+		}
+		k := e
 		for k > 0 && b[k-1] > ' ' {
 			k--
 		}
-		if k == i-1 || !groupLike(b[k:i-1]) {
+		if k == e || !groupLike(b[k:e]) {
 			return len(b)
 		}
-		i--
+		i = e
 	} else if i > 0 && b[i-1] <= ' ' {
 		return len(b)
 	}
