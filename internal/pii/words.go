@@ -131,7 +131,7 @@ func (s *scanner) email(at int) {
 	if labels < 2 || (p < len(t) && (isWord(t[p]) || t[p] == '-')) {
 		return
 	}
-	if bytes.HasSuffix(bytes.ToLower(t[at+1:lastEnd]), []byte(".gserviceaccount.com")) {
+	if d := t[at+1 : lastEnd]; len(d) > len(serviceAccounts) && bytes.EqualFold(d[len(d)-len(serviceAccounts):], serviceAccounts) {
 		return // a Google Cloud service account: it names a workload, not a person
 	}
 	tld := t[lastStart:lastEnd]
@@ -146,6 +146,9 @@ func (s *scanner) email(at int) {
 	}
 	s.add(eEmail, a, lastEnd, score, "")
 }
+
+// serviceAccounts is the domain of Google Cloud service accounts.
+var serviceAccounts = []byte(".gserviceaccount.com")
 
 func isLocal(c byte) bool {
 	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
