@@ -90,8 +90,10 @@ func onlyAlnum(b []byte) []byte {
 	return out
 }
 
-// scan runs the pattern over t when its literal prefix occurs in t.
-func (cr *customRecognizer) scan(s *scanner, t []byte) {
+// scan runs the pattern over t[from:] when its literal prefix occurs there.
+func (cr *customRecognizer) scan(s *scanner, t []byte, from int) {
+	off := from
+	t = t[from:]
 	if cr.literal != nil {
 		if cr.foldLit {
 			if !bytes.Contains(bytes.ToLower(t), bytes.ToLower(cr.literal)) {
@@ -110,6 +112,6 @@ func (cr *customRecognizer) scan(s *scanner, t []byte) {
 		if cr.validator != nil && !cr.validator(t[a:b]) {
 			continue
 		}
-		s.add(cr.ent, a, b, cr.score, "")
+		s.add(cr.ent, off+a, off+b, cr.score, "")
 	}
 }

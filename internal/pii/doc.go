@@ -25,16 +25,20 @@
 // Go's regexp runs at 10–60 MB/s per pattern and divides by the number of patterns;
 // a Presidio-like set of recognizers over whole bodies would crawl at about 1 MB/s.
 // This package instead makes one pass over the bytes with a 256-entry class table.
-// Lower-case words followed by a space — most of prose — cost a few table lookups
-// each; only digits, capitals, mixed words and the bytes @ + ( - start a candidate,
-// and only a candidate of the right shape reaches a validator. Secrets are found by
-// their literal prefixes (one small table indexed by the first byte), never by
-// scanning for each rule. libphonenumber, at 10–25 µs a call, runs only for phone
-// shapes that no context word settles. JSON is walked, validated and scanned in the
-// same pass without unmarshalling: a string without escapes is scanned in place, one
-// with escapes is decoded into a reused buffer with a map back to raw offsets, and a
-// document is copied only where something is replaced. Scanners are pooled, so a scan
-// allocates nothing in the steady state unless it finds something.
+// Plain words — lower-case or capitalised, followed by a space or ending a sentence,
+// most of prose — cost a few table lookups each; only digits, capitals inside words,
+// mixed words and the bytes @ + ( - start a candidate, and only a candidate of the
+// right shape reaches a validator. Lookups that most words fail sit behind filters:
+// credential names behind a set of three-byte endings, context words behind their
+// first and last bytes and length, provider prefixes behind their first two bytes
+// (the rules are found by literal prefix, never by scanning for each rule).
+// libphonenumber, at 10–25 µs a call, runs only for phone shapes that no context word
+// settles. JSON is walked and validated without unmarshalling, eight bytes at a time
+// through strings: a string without escapes is scanned in place, one with escapes is
+// decoded into a reused buffer with a map back to raw offsets, and a document is
+// copied only where something is replaced. Scanners are pooled and remember the
+// hints of the JSON keys they saw, so a scan allocates nothing in the steady state
+// unless it finds something. BENCHMARKS.md has the numbers.
 //
 // # Operators
 //

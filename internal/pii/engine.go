@@ -158,7 +158,7 @@ type Engine struct {
 	enabled    uint64   // bit per entity index
 	threshold  [maxEntities]float64
 	operator   [maxEntities]Operator
-	ctx        map[string]wordInfo // lower-case word → context it carries
+	ctx        wordTable // lower-case word → context it carries
 	custom     []*customRecognizer
 	allowVals  map[string]struct{}
 	allowPats  []*regexp.Regexp
@@ -182,10 +182,46 @@ type wordInfo struct {
 	neg bool   // an identifier word (order, version...) that vetoes weak numeric shapes
 }
 
+// wordTable holds the context and negative words. Most words of a text or a JSON key
+// are in neither list, so a filter comes before the map: a word whose first byte
+// and length, or last byte and length, no listed word has is ruled out with two
+// table lookups instead of a string hash.
+type wordTable struct {
+	m     map[string]wordInfo
+	first [256]uint32 // bit min(len, 31) is set when a listed word of that length starts with the byte
+	last  [256]uint32 // the same for the last byte
+}
+
+func (wt *wordTable) add(w string, info wordInfo) {
+	if w == "" {
+		return
+	}
+	old := wt.m[w]
+	old.pos |= info.pos
+	old.neg = old.neg || info.neg
+	wt.m[w] = old
+	bit := uint32(1) << min(len(w), 31)
+	wt.first[w[0]] |= bit
+	wt.last[w[len(w)-1]] |= bit
+}
+
+// get looks up a lower-case word.
+func (wt *wordTable) get(w []byte) (wordInfo, bool) {
+	if len(w) == 0 {
+		return wordInfo{}, false
+	}
+	bit := uint32(1) << min(len(w), 31)
+	if wt.first[w[0]]&bit == 0 || wt.last[w[len(w)-1]]&bit == 0 {
+		return wordInfo{}, false
+	}
+	wi, ok := wt.m[string(w)]
+	return wi, ok
+}
+
 // New validates opts and builds an Engine.
 func New(opts Options) (*Engine, error) {
 	e := &Engine{
-		ctx:        map[string]wordInfo{},
+		ctx:        wordTable{m: map[string]wordInfo{}},
 		allowVals:  map[string]struct{}{},
 		ttl:        opts.VaultTTL,
 		maxNesting: opts.MaxNesting,
@@ -349,21 +385,15 @@ func New(opts Options) (*Engine, error) {
 
 	for ent, words := range contextWords {
 		for _, w := range words {
-			wi := e.ctx[w]
-			wi.pos |= 1 << ent
-			e.ctx[w] = wi
+			e.ctx.add(w, wordInfo{pos: 1 << ent})
 		}
 	}
 	for _, w := range negativeWords {
-		wi := e.ctx[w]
-		wi.neg = true
-		e.ctx[w] = wi
+		e.ctx.add(w, wordInfo{neg: true})
 	}
 	for _, cr := range e.custom {
 		for _, w := range cr.context {
-			wi := e.ctx[w]
-			wi.pos |= 1 << cr.ent
-			e.ctx[w] = wi
+			e.ctx.add(w, wordInfo{pos: 1 << cr.ent})
 		}
 	}
 	e.pool.New = func() any { return &scanner{e: e} }

@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"encoding/binary"
 	"errors"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -29,16 +30,21 @@ type jsonValue struct {
 }
 
 type walker struct {
-	e  *Engine
+	s  *scanner // nil: key hints are not wanted
 	d  []byte
 	p  int
 	fn func(v jsonValue) error
 }
 
 // walkJSON validates d as one JSON value and calls fn for every string and number
-// value (not keys), in document order. fn's error stops the walk.
-func (e *Engine) walkJSON(d []byte, fn func(v jsonValue) error) error {
-	w := walker{e: e, d: d, fn: fn}
+// value (not keys), in document order. fn's error stops the walk. With hints, each
+// value carries what its key says (jsonValue.key); without, the keys are only
+// validated.
+func (s *scanner) walkJSON(d []byte, hints bool, fn func(v jsonValue) error) error {
+	w := walker{d: d, fn: fn}
+	if hints {
+		w.s = s
+	}
 	if err := w.value(keyHint{}, 0); err != nil {
 		return err
 	}
@@ -136,7 +142,10 @@ func (w *walker) object(depth int) error {
 		if _, err := w.str(); err != nil {
 			return err
 		}
-		kh := w.e.keyHint(w.d[ks+1 : w.p-1])
+		var kh keyHint
+		if w.s != nil {
+			kh = w.s.keyHint(w.d[ks+1 : w.p-1])
+		}
 		w.ws()
 		if w.p >= len(w.d) || w.d[w.p] != ':' {
 			return ErrInvalidJSON
@@ -170,11 +179,27 @@ var strStop = func() (t [256]bool) {
 	return t
 }()
 
+// strStop8 reports whether any of the eight bytes in x is a quote, a backslash or
+// a control character (the bytes strStop marks), with the usual SWAR tests: a byte
+// of v is zero exactly when (v-1)&^v has its top bit set, and below 0x20 when
+// (v-0x20)&^v has. Borrows make the tests inexact about which byte it is, never
+// about whether there is one.
+func strStop8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	b := x ^ (ones * '\\')
+	return ((q-ones)&^q|(b-ones)&^b|(x-ones*0x20)&^x)&highs != 0
+}
+
 // str consumes a string at w.p (on its opening quote), validating escapes.
 func (w *walker) str() (esc bool, err error) {
 	d := w.d
 	p := w.p + 1
 	for {
+		// Eight bytes at a time while none of them ends the fast part.
+		for p+8 <= len(d) && !strStop8(binary.LittleEndian.Uint64(d[p:])) {
+			p += 8
+		}
 		for p < len(d) && !strStop[d[p]] {
 			p++
 		}
@@ -251,6 +276,42 @@ var genericKeys = map[string]bool{
 	"description": true, "body": true, "result": true, "delta": true, "parts": true, "address": true,
 }
 
+// keyCacheSize is how many key names a scanner remembers the hints of. Agent
+// traffic repeats a few dozen keys (role, content, type, name...), and scanners are
+// pooled, so in the steady state nearly every key is a hit.
+const keyCacheSize = 64
+
+// keyCacheEntry is one remembered key name (up to 30 bytes) and its hint.
+type keyCacheEntry struct {
+	n    uint8 // length of the key; 0 = empty slot
+	name [30]byte
+	hint keyHint
+}
+
+// keyHint is Engine.keyHint through the scanner's cache. The Engine is immutable,
+// so a hint never goes stale.
+func (s *scanner) keyHint(k []byte) keyHint {
+	if len(k) == 0 || len(k) > len(keyCacheEntry{}.name) {
+		return s.e.keyHint(k)
+	}
+	x := uint32(len(k))
+	for _, b := range k {
+		x = x*31 + uint32(b)
+	}
+	// Two ways per set, so two keys that hash alike don't evict each other.
+	set := x % (keyCacheSize / 2) * 2
+	for w := set; w < set+2; w++ {
+		if c := &s.keys[w]; int(c.n) == len(k) && string(c.name[:len(k)]) == string(k) {
+			return c.hint
+		}
+	}
+	c := &s.keys[set+x/(keyCacheSize/2)%2]
+	h := s.e.keyHint(k)
+	c.n = uint8(copy(c.name[:], k))
+	c.hint = h
+	return h
+}
+
 // keyHint reads a JSON key: its words (snake_case, kebab-case and camelCase split)
 // act as context words for the value, and a credential name marks the value itself.
 func (e *Engine) keyHint(k []byte) keyHint {
@@ -276,12 +337,9 @@ func (e *Engine) keyHint(k []byte) keyHint {
 			for x, c := range k[i:j] {
 				w[x] = lower(c)
 			}
-			word := w[:j-i]
-			if !genericKeys[string(word)] {
-				if wi, ok := e.ctx[string(word)]; ok {
-					h.ctx |= wi.pos
-					h.neg = h.neg || wi.neg
-				}
+			if wi, ok := e.ctx.get(w[:j-i]); ok && !genericKeys[string(w[:j-i])] {
+				h.ctx |= wi.pos
+				h.neg = h.neg || wi.neg
 			}
 		}
 		if j == i {
@@ -376,7 +434,16 @@ func hex4(b []byte) rune {
 func appendString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i, c := range s {
+	for i := 0; i < len(s); i++ {
+		// Eight bytes at a time while none needs escaping (the bytes strStop
+		// marks are exactly those).
+		for i+8 <= len(s) && !strStop8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}
@@ -400,6 +467,62 @@ func appendString(dst, s []byte) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// rewriteJSON returns doc with the values that edit replaces re-encoded as JSON
+// strings; every other byte is copied as it is. It is the walk that masking and
+// restoring share. A string whose decoded text holds JSON is rewritten as JSON
+// itself, down to maxNesting levels, and re-encoded only when something inside it
+// changed; when it does not parse, it is edited as text like any other.
+//
+// edit gets a value's decoded text (valid only during the call) and appends its
+// replacement to dst, returning nil to keep the value. With hints, values carry
+// what their keys say. changed is false, and out is doc itself (not a copy), when
+// nothing was replaced. Errors are ErrInvalidJSON for doc, or edit's.
+func (s *scanner) rewriteJSON(doc []byte, depth int, hints bool, edit func(dst, text []byte, v jsonValue) ([]byte, error)) (out []byte, changed bool, err error) {
+	last := 0
+	replace := func(v jsonValue, text []byte) {
+		if out == nil {
+			// One allocation in the usual case: replacements are about as long
+			// as what they replace.
+			out = make([]byte, 0, len(doc)+len(doc)/8+64)
+		}
+		out = append(out, doc[last:v.start]...)
+		out = appendString(out, text)
+		last = v.end
+	}
+	err = s.walkJSON(doc, hints, func(v jsonValue) error {
+		text, _, _ := s.valueText(doc, v)
+		if !v.num && depth < s.e.maxNesting && nestedJSON(text) {
+			// text may be the decode buffer, which the inner walk reuses.
+			inner := append([]byte(nil), text...)
+			got, changed, err := s.rewriteJSON(inner, depth+1, hints, edit)
+			switch {
+			case err == nil:
+				if changed {
+					replace(v, got)
+				}
+				return nil
+			case !errors.Is(err, ErrInvalidJSON):
+				return err
+			}
+			text = inner
+		}
+		repl, err := edit(s.scratch[:0], text, v)
+		if err != nil || repl == nil {
+			return err
+		}
+		replace(v, repl)
+		s.scratch = repl[:0]
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if out == nil {
+		return doc, false, nil
+	}
+	return append(out, doc[last:]...), true, nil
 }
 
 // nestedJSON reports whether decoded string content looks like a JSON object or

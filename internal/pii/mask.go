@@ -72,7 +72,7 @@ func (e *Engine) scanJSON(s *scanner, doc []byte, depth int, outer offMap, out *
 		}
 		return outer(i)
 	}
-	return e.walkJSON(doc, func(v jsonValue) error {
+	return s.walkJSON(doc, true, func(v jsonValue) error {
 		text, om, off := s.valueText(doc, v)
 		var omc []int32
 		if !v.num && depth < e.maxNesting && nestedJSON(text) {
@@ -178,7 +178,7 @@ func (e *Engine) MaskJSON(ctx context.Context, scope Scope, doc []byte) (Masked,
 	s := e.getScanner()
 	defer e.putScanner(s)
 	m := e.newMasker(scope)
-	out, _, err := m.maskJSON(s, doc, 0)
+	out, err := m.maskJSON(s, doc)
 	if err != nil {
 		return Masked{}, fmt.Errorf("couldn't mask JSON: %w", err)
 	}
@@ -196,46 +196,17 @@ func (e *Engine) Mask(ctx context.Context, scope Scope, doc []byte) (Masked, err
 	return e.MaskText(ctx, scope, doc)
 }
 
-func (m *masker) maskJSON(s *scanner, doc []byte, depth int) ([]byte, bool, error) {
-	var out []byte
-	last := 0
-	err := m.e.walkJSON(doc, func(v jsonValue) error {
-		text, _, _ := s.valueText(doc, v)
-		if !v.num && depth < m.e.maxNesting && nestedJSON(text) {
-			inner := append([]byte(nil), text...)
-			masked, changed, err := m.maskJSON(s, inner, depth+1)
-			if err == nil {
-				if changed {
-					out = append(out, doc[last:v.start]...)
-					out = appendString(out, masked)
-					last = v.end
-				}
-				return nil
-			}
-			text = inner
-		}
+func (m *masker) maskJSON(s *scanner, doc []byte) ([]byte, error) {
+	out, _, err := s.rewriteJSON(doc, 0, true, func(dst, text []byte, v jsonValue) ([]byte, error) {
 		first := len(s.hits)
 		s.scanValue(text, v.key)
 		if len(s.hits) == first {
-			return nil
+			return nil, nil
 		}
-		masked, err := m.apply(nil, text, s.hits[first:])
-		s.hits = s.hits[:first]
-		if err != nil {
-			return err
-		}
-		out = append(out, doc[last:v.start]...)
-		out = appendString(out, masked)
-		last = v.end
-		return nil
+		defer func() { s.hits = s.hits[:first] }()
+		return m.apply(dst, text, s.hits[first:])
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	if out == nil {
-		return doc, false, nil
-	}
-	return append(out, doc[last:]...), true, nil
+	return out, err
 }
 
 // apply appends text to dst with each hit replaced by its operator's output.

@@ -152,9 +152,11 @@ func (s *scanner) parseRun(i int, r *numRun) bool {
 	if r.ng == maxGroups && end+1 < n && isSep(t[end]) && isDigit(t[end+1]) {
 		r.more = true
 	}
-	// The run must end at a word boundary; an extension may follow.
+	// The run must end at a word boundary; an extension may follow. A last group
+	// followed by a colon begins a time or an IPv6 address (0::2), not a group of
+	// this run.
 	r.digitsEnd = end
-	if end < n && isWord(t[end]) {
+	if end < n && (isWord(t[end]) || t[end] == ':' && end+1 < n && (isHex(t[end+1]) || t[end+1] == ':')) {
 		if x := extension(t, end); x > end {
 			r.ext, end = true, x
 		} else {
@@ -296,7 +298,7 @@ func (s *scanner) numericHits(w *window) {
 	}
 	simple := !w.plus && !w.paren && !w.ext
 
-	if simple && w.nb == 4 && sepIs(".") {
+	if simple && w.nb == 4 && sepIs(".") && w.glen[0] <= 3 && w.glen[1] <= 3 && w.glen[2] <= 3 && w.glen[3] <= 3 {
 		s.ipv4(w)
 		return
 	}
@@ -309,6 +311,9 @@ func (s *scanner) numericHits(w *window) {
 	if simple && w.nb == 2 && groups(4, 4) && isYear(d[:4]) && isYear(d[4:]) {
 		return // a year range
 	}
+	if nd < 7 {
+		return // shorter than every recognizer below (a phone number has seven digits)
+	}
 	_, neg := s.context(w.start, w.end)
 
 	if simple && nd >= 12 && nd <= 19 && (sepIs(" -") || sepIs(".") && groups(4, 4, 4, 4)) && cardGrouping(w) && luhn(d) && cardIssuer(d) && !allSame(d) {
@@ -320,7 +325,11 @@ func (s *scanner) numericHits(w *window) {
 	}
 	if simple && nd == 9 {
 		formatted := groups(3, 2, 4) && sepIs("- .")
-		if formatted || plain {
+		// A house or suite number ("Suite 680 36 4022 Oakridge Lane") is not an
+		// identity number unless a context word says it is.
+		idShape := (formatted || plain) && !(s.addressNumber(w.start, w.end) &&
+			!s.hasContext(eSSN, w.start, w.end) && !s.hasContext(eITIN, w.start, w.end))
+		if idShape {
 			if validSSN(d) {
 				base := 0.2 // nine bare digits need a context word
 				if formatted {

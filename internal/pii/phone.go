@@ -49,6 +49,12 @@ func (s *scanner) phone(w *window, neg bool) {
 	default:
 		base = 0.25
 	}
+	if !w.plus && s.addressNumber(w.start, w.end) {
+		// House and suite numbers ("office is at 17031 2202 Rissik St"): the words
+		// of an address outweigh a phone context word, which often names the
+		// place ("office").
+		return
+	}
 	ctx := s.hasContext(ePhone, w.start, w.end)
 	if neg && !ctx {
 		return

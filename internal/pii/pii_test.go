@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -222,20 +223,7 @@ func TestStreamMaskerCatchesSplitEntities(t *testing.T) {
 	want, _ := e.MaskText(ctx, Scope{}, []byte(text))
 	for _, size := range []int{1, 2, 3, 5, 7, 13, 64} {
 		sm := e.NewStreamMasker(Scope{})
-		var out []byte
-		for i := 0; i < len(text); i += size {
-			chunk, err := sm.Write(ctx, []byte(text[i:min(len(text), i+size)]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, chunk...)
-		}
-		rest, err := sm.Flush(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rest...)
-		if string(out) != string(want.Data) {
+		if out := streamMask(t, sm, text, size); string(out) != string(want.Data) {
 			t.Errorf("chunks of %d: got %q\nwant %q", size, out, want.Data)
 		}
 		if diff := cmp.Diff(want.Summary, sm.Summary()); diff != "" {
@@ -326,4 +314,60 @@ func TestNewValidates(t *testing.T) {
 	if fs := e.ScanText([]byte("jane@ex.com")); len(fs) != 0 {
 		t.Errorf("disabled type still reported: %v", fs)
 	}
+}
+
+// TestStreamMaskerMatchesMaskText feeds every committed accuracy case, and texts
+// that put keyword assignments and spaced numbers at chunk edges, through a
+// StreamMasker in chunks of many sizes: the masked stream must equal MaskText of
+// the whole text.
+func TestStreamMaskerMatchesMaskText(t *testing.T) {
+	b, err := os.ReadFile("testdata/cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct{ Text string }
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{
+		"Your refund to card 4111 1111 1111 1111 is on its way; write to help@example.com with questions. ",
+		"the password is Tr0ub4dor&3 and the token = 9fK2mQ7xLp3Rt8Vw2Zq, then Authorization: Bearer mF_9.B5f-4.1JqM done",
+		`config {"password": "Tr0ub4dor&3", "api_key": "9fK2mQ7xLp3Rt8Vw2Zq"} X-API-Key: 9fK2mQ7xLp3Rt8Vw2Zq end`,
+		"IBAN GB82 WEST 1234 5698 7654 32 and phone +44 20 7946 0958 and NINO AB 12 34 56 C, numbers 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18",
+		strings.Repeat("Lorem ipsum dolor sit amet, ", 10) + "my SSN is 460-89-9847. " + strings.Repeat("x", 300) + " mail jane@ex.com",
+		"write to 0496 46 46 70 (mobile) or 5130634 license, not 17031 2202 Rissik St",
+	}
+	for _, c := range cases {
+		texts = append(texts, c.Text, "Before it: "+c.Text+" and after.")
+	}
+	e := newTestEngine(t, Options{})
+	for _, text := range texts {
+		want, err := e.MaskText(ctx, Scope{}, []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, size := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 31, 64, 1000} {
+			if out := streamMask(t, e.NewStreamMasker(Scope{}), text, size); string(out) != string(want.Data) {
+				t.Errorf("chunks of %d:\n got %q\nwant %q", size, out, want.Data)
+			}
+		}
+	}
+}
+
+// streamMask passes text through sm in chunks of size bytes and returns all it sent.
+func streamMask(t testing.TB, sm *StreamMasker, text string, size int) []byte {
+	t.Helper()
+	var out []byte
+	for i := 0; i < len(text); i += size {
+		chunk, err := sm.Write(ctx, []byte(text[i:min(len(text), i+size)]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, chunk...)
+	}
+	rest, err := sm.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, rest...)
 }

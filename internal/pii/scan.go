@@ -2,7 +2,8 @@ package pii
 
 import (
 	"bytes"
-	"sort"
+	"cmp"
+	"slices"
 )
 
 // Byte classes for the single pass over the text.
@@ -10,8 +11,9 @@ const (
 	cDigit byte = 1 << iota
 	cUpper
 	cLower
-	cUnder // '_'
-	cWord  = cDigit | cUpper | cLower | cUnder
+	cUnder   // '_'
+	cSpecial // only in scanClass
+	cWord    = cDigit | cUpper | cLower | cUnder
 )
 
 var class = func() (t [256]byte) {
@@ -28,10 +30,12 @@ var class = func() (t [256]byte) {
 	return t
 }()
 
-// special marks the non-word bytes that can start or carry a candidate.
-var special = func() (t [256]bool) {
+// scanClass is class plus cSpecial on the non-word bytes that can start a
+// candidate (@ + ( -), so the hot loop decides with one lookup per byte.
+var scanClass = func() (t [256]byte) {
+	t = class
 	for _, c := range []byte("@+(-") {
-		t[c] = true
+		t[c] = cSpecial
 	}
 	return t
 }()
@@ -68,13 +72,17 @@ type hit struct {
 type scanner struct {
 	e    *Engine
 	t    []byte
-	base int // offset of t in the text whose hits are reported (stream lookbehind)
 	key  keyHint
 	hits []hit
 	tmp  [64]byte // digits of the candidate in hand
 	// JSON decoding buffers, reused across string values.
-	dec  []byte
-	omap []int32
+	dec   []byte
+	omap  []int32
+	first int // index in hits of this scan's first finding
+	// scratch holds one masked or restored value until it is copied into the
+	// rewritten document.
+	scratch []byte
+	keys    [keyCacheSize]keyCacheEntry // remembered key hints
 }
 
 // keyHint is what the JSON key holding a string says about its value.
@@ -89,12 +97,11 @@ func (e *Engine) getScanner() *scanner {
 	s := e.pool.Get().(*scanner)
 	s.hits = s.hits[:0]
 	s.key = keyHint{}
-	s.base = 0
 	return s
 }
 
 func (e *Engine) putScanner(s *scanner) {
-	if cap(s.hits) > 4096 || cap(s.dec) > 1<<20 {
+	if cap(s.hits) > 4096 || cap(s.dec) > 1<<20 || cap(s.scratch) > 1<<20 {
 		return // don't keep huge buffers alive
 	}
 	s.t = nil
@@ -111,28 +118,45 @@ func (s *scanner) scanText(t []byte) { s.scanValue(t, keyHint{}) }
 // words followed by a space, which are most of prose, cost a few table lookups; only
 // digits, upper-case or mixed words, and the bytes @ + ( - start candidate checks.
 func (s *scanner) scanValue(t []byte, k keyHint) {
+	first := len(s.hits)
+	s.first = first
 	s.t = t
 	s.key = k
-	first := len(s.hits)
 	if k.secret {
 		s.keyedValue(t, k.password)
 	}
+	s.scan(t, 0, first)
+}
+
+// scanFrom scans text t from offset from on; the bytes before from are context
+// only (a stream's lookbehind): their words count as context, but no candidate
+// starts there.
+func (s *scanner) scanFrom(t []byte, from int) {
+	s.t = t
+	s.key = keyHint{}
+	s.scan(t, from, len(s.hits))
+}
+
+// scan is the loop of scanValue and scanFrom; the hits from first on are resolved
+// together.
+func (s *scanner) scan(t []byte, from, first int) {
+	s.first = first
 	n := len(t)
-	for i := 0; i < n; {
-		c := t[i]
-		k := class[c]
-		if k == 0 {
-			if special[c] {
+	for i := from; i < n; {
+		k := scanClass[t[i]]
+		if k&cWord == 0 {
+			if k != 0 {
 				i = s.special(i)
 			} else {
 				i++
 			}
 			continue
 		}
-		// A word: [A-Za-z0-9_]+.
+		// A word: [A-Za-z0-9_]+. f is the OR of the classes of its bytes after the
+		// first.
 		j := i + 1
-		f := k
-		for j < n {
+		var f byte
+		for j < len(t) {
 			k2 := class[t[j]]
 			if k2 == 0 {
 				break
@@ -140,27 +164,41 @@ func (s *scanner) scanValue(t []byte, k keyHint) {
 			f |= k2
 			j++
 		}
-		next := byte(' ')
-		if j < n {
-			next = t[j]
-		}
+		// A capitalised word (The, Reach) is plain like a lower-case one: no
+		// provider prefix, IBAN, NINO or hex group starts with one capital and
+		// lower-case letters only (two letters may open a spaced NINO, "Ab 12 34
+		// 56 C", as before). So is a word that ends a sentence ("ring. "),
+		// where a dot joined to more letters would be an address or a host.
+		plain := (k == cLower || k == cUpper && j-i != 2) && f&^cLower == 0 &&
+			(j == n || plainAfter[t[j]] || t[j] == '.' && (j+1 == n || class[t[j+1]] == 0))
+		f |= k
 		switch {
 		case f == cDigit:
-			if i > 0 && continuesToken(t, i) {
+			// A number right after a finding's end and a dot starts afresh, as it
+			// would once the finding is masked (idempotence).
+			if i > 0 && continuesToken(t, i) && !s.hitEndsAt(i-1, first) {
 				i = j
 				continue
 			}
 			if end := s.numeric(i, j); end > j {
 				j = end
 			}
-		case f == cLower && next != '-' && next != '.' && next != ':' && next != '=' && next != '"' && next != '\'':
-			// Plain lower-case word: nothing starts here unless it is a secret
-			// keyword followed by an assignment after a space ("password is x").
-			if next == ' ' && j-i >= 3 && j-i <= 24 {
-				s.keywordSecret(i, j)
-				if j-i == 6 || j-i == 5 {
-					s.authScheme(i, j)
+		case plain:
+			// Plain word, most of prose: nothing starts here unless it is a secret
+			// keyword followed by an assignment after a space ("password is x",
+			// "Token = x") or an auth scheme ("Bearer x"). Both are ruled out by a
+			// table lookup or two for almost every word. The space after it
+			// starts nothing either.
+			if j < n && t[j] == ' ' {
+				if j-i >= 3 && j-i <= 24 {
+					if secretSuffix.has(t, j) {
+						s.keywordSecret(i, j)
+					}
+					if (j-i == 6 || j-i == 5) && t[i]|0x20 == 'b' && (t[i+1] == 'e' || t[i+1] == 'a' || t[i+1] == 'E' || t[i+1] == 'A') {
+						s.authScheme(i, j)
+					}
 				}
+				j++
 			}
 		default:
 			if end := s.word(i, j, f); end > j {
@@ -170,16 +208,38 @@ func (s *scanner) scanValue(t []byte, k keyHint) {
 		i = j
 	}
 	for _, cr := range s.e.custom {
-		cr.scan(s, t)
+		cr.scan(s, t, from)
 	}
 	s.resolve(first)
 }
+
+// plainAfter marks the bytes after which a lower-case word is plain prose: not the
+// start of a dashed or dotted token (e-mail, host names), a key (password:, x=) or a
+// quoted name.
+var plainAfter = func() (t [256]bool) {
+	for c := range t {
+		t[c] = class[c] == 0
+	}
+	for _, c := range []byte("-.:=\"'") {
+		t[c] = false
+	}
+	return t
+}()
 
 // continuesToken reports whether the digit word at i continues a token that began
 // before it (1.2.3 after v, a-123 ids, decimals), so it isn't a number of its own.
 func continuesToken(t []byte, i int) bool {
 	p := t[i-1]
-	if p == '.' || p == '-' || p == '/' || p == ':' || p == ',' {
+	if p == ':' {
+		// 12:30, and after a run of colons too (1::0300, a failed IPv6 candidate
+		// whose parts are not numbers of their own).
+		k := i - 1
+		for k > 0 && t[k-1] == ':' {
+			k--
+		}
+		return k >= 1 && isWord(t[k-1])
+	}
+	if p == '.' || p == '-' || p == '/' || p == ',' {
 		return i >= 2 && isWord(t[i-2])
 	}
 	return p == '#' && i >= 2 && isWord(t[i-2])
@@ -192,7 +252,9 @@ func (s *scanner) special(i int) int {
 	case '@':
 		s.email(i)
 	case '+', '(':
-		if i+1 < len(t) && isDigit(t[i+1]) && (i == 0 || !isWord(t[i-1])) {
+		// After a word a + or ( doesn't open a number, but after a finding it
+		// does, as it will once the finding is masked (idempotence).
+		if i+1 < len(t) && isDigit(t[i+1]) && (i == 0 || !isWord(t[i-1]) || s.hitEndsAt(i, 0)) {
 			if end := s.numeric(i, i+1); end > i+1 {
 				return end
 			}
@@ -205,6 +267,11 @@ func (s *scanner) special(i int) int {
 		}
 	}
 	return i + 1
+}
+
+// hitEndsAt reports whether the last finding so far (from first on) ends at i.
+func (s *scanner) hitEndsAt(i, first int) bool {
+	return len(s.hits) > first && s.hits[len(s.hits)-1].end == i
 }
 
 // add scores a candidate and keeps it when the type is on and the score reaches the
@@ -247,11 +314,17 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 	i := start
 	lo := max(0, start-80)
 	for n := 0; n < 5 && i > lo; n++ {
+		masked := false
 		for i > lo && !isWordish(t[i-1]) {
-			// Masking output (<PHONE_NUMBER>) and markup are not context.
+			// Masking output (<PHONE_NUMBER>) and markup are not context, but
+			// masking output counts as the one word it replaced.
 			if t[i-1] == '>' {
-				if k := bytes.LastIndexByte(t[lo:i-1], '<'); k >= 0 {
-					i = lo + k
+				from := max(0, i-1-maxTokenLen) // the whole token, even past lo
+				if k := bytes.LastIndexByte(t[from:i-1], '<'); k >= 0 && bytes.IndexByte(t[from+k:i-1], '>') < 0 {
+					i = from + k
+					if masked = maskShaped(t[i:]); masked {
+						break
+					}
 					continue
 				}
 			}
@@ -261,6 +334,15 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 				break
 			}
 			i--
+		}
+		if masked {
+			continue
+		}
+		// A finding before the candidate counts as one word, as it will once it
+		// is masked, so masking its output finds the same (idempotence).
+		if h := s.hitEndingAt(i); h >= 0 {
+			i = h
+			continue
 		}
 		j := i
 		for i > lo && isWordish(t[i-1]) {
@@ -280,16 +362,24 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 	i = end
 	hi := min(len(t), end+32)
 	for n := 0; n < 2 && i < hi; n++ {
+		masked := false
 		for i < hi && !isWordish(t[i]) {
 			if t[i] == '\n' && n > 0 {
 				return pos, neg
 			}
 			if t[i] == '<' {
-				if k := bytes.IndexByte(t[i:hi], '>'); k >= 0 {
-					i += k
+				if k := bytes.IndexByte(t[i:min(len(t), i+maxTokenLen)], '>'); k >= 0 {
+					i += k // the whole token, even past hi
+					if masked = maskShaped(t[i-k:]); masked {
+						i++ // one word, as above
+						break
+					}
 				}
 			}
 			i++
+		}
+		if masked {
+			continue
 		}
 		j := i
 		for i < hi && isWordish(t[i]) {
@@ -303,6 +393,32 @@ func (s *scanner) context(start, end int) (pos uint64, neg bool) {
 		}
 	}
 	return pos, neg
+}
+
+// maskShaped reports whether t starts with what masking writes: <TYPE>, <TYPE_id>.
+func maskShaped(t []byte) bool {
+	if len(t) < 3 || t[0] != '<' || class[t[1]] != cUpper {
+		return false
+	}
+	for k := 2; k < len(t) && k < maxTokenLen; k++ {
+		switch c := t[k]; {
+		case c == '>':
+			return true
+		case class[c] == 0:
+			return false
+		}
+	}
+	return false
+}
+
+// hitEndingAt returns the start of a finding of this scan that ends at i, or -1.
+func (s *scanner) hitEndingAt(i int) int {
+	for k := len(s.hits) - 1; k >= s.first; k-- {
+		if s.hits[k].end == i {
+			return s.hits[k].start
+		}
+	}
+	return -1
 }
 
 // isWordish is a byte that can be part of a context word (letters, digits, and the
@@ -319,12 +435,11 @@ func (s *scanner) lookupWord(b []byte, w *[24]byte) (wordInfo, bool) {
 	// Drop a trailing possessive or dot ("card's", "d.o.b.").
 	n := len(b)
 	if n > 2 && w[n-2] == '\'' && w[n-1] == 's' {
-		if wi, ok := s.e.ctx[string(w[:n-2])]; ok {
+		if wi, ok := s.e.ctx.get(w[:n-2]); ok {
 			return wi, true
 		}
 	}
-	wi, ok := s.e.ctx[string(w[:n])]
-	return wi, ok
+	return s.e.ctx.get(w[:n])
 }
 
 // resolve sorts the hits from first on and removes overlaps: of two overlapping hits
@@ -335,17 +450,17 @@ func (s *scanner) resolve(first int) {
 	if len(h) == 0 {
 		return
 	}
-	sort.Slice(h, func(a, b int) bool {
-		if h[a].score != h[b].score {
-			return h[a].score > h[b].score
+	slices.SortFunc(h, func(a, b hit) int {
+		if a.score != b.score {
+			return cmp.Compare(b.score, a.score)
 		}
-		if la, lb := h[a].end-h[a].start, h[b].end-h[b].start; la != lb {
-			return la > lb
+		if la, lb := a.end-a.start, b.end-b.start; la != lb {
+			return cmp.Compare(lb, la)
 		}
-		if h[a].start != h[b].start {
-			return h[a].start < h[b].start
+		if a.start != b.start {
+			return cmp.Compare(a.start, b.start)
 		}
-		return h[a].ent < h[b].ent
+		return cmp.Compare(a.ent, b.ent)
 	})
 	kept := h[:0]
 	for _, x := range h {
@@ -361,7 +476,7 @@ func (s *scanner) resolve(first int) {
 		}
 		kept = append(kept, x)
 	}
-	sort.Slice(kept, func(a, b int) bool { return kept[a].start < kept[b].start })
+	slices.SortFunc(kept, func(a, b hit) int { return cmp.Compare(a.start, b.start) })
 	s.hits = s.hits[:first+len(kept)]
 }
 

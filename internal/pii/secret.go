@@ -99,11 +99,14 @@ var secretRules = []secretRule{
 }
 
 // rulesByFirst indexes secretRules by the first byte of their prefix, longest
-// prefix first so that sk-ant- is tried before sk-.
-var rulesByFirst = func() (t [256][]int) {
+// prefix first so that sk-ant- is tried before sk-. rulesSecond filters on the
+// second byte: bit c&63 of rulesSecond[first] is set when a rule's prefix starts
+// with first, c; most words that share a first byte with a rule fail there.
+var rulesByFirst, rulesSecond = func() (t [256][]int, second [256]uint64) {
 	for i, r := range secretRules {
 		c := r.prefix[0]
 		t[c] = append(t[c], i)
+		second[c] |= 1 << (r.prefix[1] & 63)
 	}
 	for c := range t {
 		l := t[c]
@@ -113,8 +116,14 @@ var rulesByFirst = func() (t [256][]int) {
 			}
 		}
 	}
-	return t
+	return t, second
 }()
+
+// mayHaveRulePrefix reports whether a rule's prefix may start at t[i]: its first
+// two bytes pass the tables.
+func mayHaveRulePrefix(t []byte, i int) bool {
+	return i+1 < len(t) && rulesSecond[t[i]]>>(t[i+1]&63)&1 != 0
+}
 
 func inCharset(c byte, cs int) bool {
 	switch {
@@ -150,14 +159,13 @@ func inCharset(c byte, cs int) bool {
 // of a match, or i.
 func (s *scanner) secretPrefix(i, j int) int {
 	t := s.t
-	cands := rulesByFirst[t[i]]
-	if len(cands) == 0 {
+	if !mayHaveRulePrefix(t, i) {
 		return i
 	}
 	rest := t[i:]
-	for _, k := range cands {
+	for _, k := range rulesByFirst[t[i]] {
 		r := &secretRules[k]
-		if !bytes.HasPrefix(rest, []byte(r.prefix)) {
+		if len(rest) < len(r.prefix) || rest[1] != r.prefix[1] || string(rest[:len(r.prefix)]) != r.prefix {
 			continue
 		}
 		if r.id == "jwt" {
@@ -191,6 +199,9 @@ func (s *scanner) secretPrefix(i, j int) int {
 		if placeholder(body) {
 			continue
 		}
+		if r.id == "slack-user-token" && !slackUserToken(body) {
+			continue
+		}
 		id := r.id
 		if id == "slack-bot-token" && bytes.Count(body, []byte("-")) == 1 {
 			id = "slack-legacy-bot-token" // xoxb-<digits>-<secret>, the pre-2019 form
@@ -199,6 +210,31 @@ func (s *scanner) secretPrefix(i, j int) int {
 		return p
 	}
 	return i
+}
+
+// slackUserToken checks the body of an xoxp- token: three numeric ids of 10 to 13
+// digits and a 32-digit lower-case hex secret, the structure of the tokens Slack
+// issues (and of every real one in Nosey Parker's examples).
+func slackUserToken(body []byte) bool {
+	for k := 0; k < 3; k++ {
+		d := 0
+		for d < len(body) && isDigit(body[d]) {
+			d++
+		}
+		if d < 10 || d > 13 || d >= len(body) || body[d] != '-' {
+			return false
+		}
+		body = body[d+1:]
+	}
+	if len(body) != 32 {
+		return false
+	}
+	for _, c := range body {
+		if !isDigit(c) && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // jwt matches a JSON Web Token: three base64url segments whose header decodes to a
@@ -313,7 +349,41 @@ var secretKeywords = []string{
 	"accesskey", "access_key", "secretkey", "secret_key", "privatekey", "private_key", "credential",
 	"credentials", "auth", "authorization", "client_secret", "clientsecret",
 	"session", "sessionid", "session_id", "sess", "sessid", "jsessionid", "phpsessid", "cookie",
+	"subscriptionkey", "subscription_key", "subscription-key",
 }
+
+// suffixSet is a bit set of three-byte word endings, case-insensitive. Each byte is
+// folded to its low five bits (which also folds upper case onto lower case), so the
+// set may hold a few endings that no keyword has (a digit and a letter can fold
+// together): it is a filter, never the final test.
+type suffixSet [1 << 15 / 64]uint64
+
+func suffixKey(b0, b1, b2 byte) uint32 {
+	return uint32(b0&31)<<10 | uint32(b1&31)<<5 | uint32(b2&31)
+}
+
+func (s *suffixSet) add(w string) {
+	k := suffixKey(w[len(w)-3], w[len(w)-2], w[len(w)-1])
+	s[k/64] |= 1 << (k % 64)
+}
+
+// has reports whether the three bytes before end in t may end a keyword; end >= 3.
+func (s *suffixSet) has(t []byte, end int) bool {
+	k := suffixKey(t[end-3], t[end-2], t[end-1])
+	return s[k/64]>>(k%64)&1 != 0
+}
+
+// secretSuffix holds the last three bytes of every secret keyword, and
+// secretBySuffix the keywords (indexes into secretKeywords, in order) per ending.
+var secretSuffix, secretBySuffix = func() (s suffixSet, by map[uint32][]int) {
+	by = map[uint32][]int{}
+	for i, k := range secretKeywords {
+		s.add(k)
+		key := suffixKey(k[len(k)-3], k[len(k)-2], k[len(k)-1])
+		by[key] = append(by[key], i)
+	}
+	return s, by
+}()
 
 // isSecretName reports whether an identifier (any case) names a credential, and
 // whether it is a password (which may be shorter and less random than a token).
@@ -321,13 +391,21 @@ func isSecretName(w []byte) (yes, password bool) {
 	if len(w) < 3 || len(w) > 48 {
 		return false, false
 	}
+	// Every keyword must end the identifier, so one lookup of the last three bytes
+	// rules out nearly every word (role, content, model, the words of prose) before
+	// the keywords are compared one by one.
+	if !secretSuffix.has(w, len(w)) {
+		return false, false
+	}
 	var buf [48]byte
 	for i, c := range w {
 		buf[i] = lower(c)
 	}
 	lw := buf[:len(w)]
-	// The keyword must end the identifier and start a part of it.
-	for _, k := range secretKeywords {
+	// The keyword must end the identifier and start a part of it. Only keywords
+	// with the identifier's last three bytes can end it.
+	for _, x := range secretBySuffix[suffixKey(lw[len(lw)-3], lw[len(lw)-2], lw[len(lw)-1])] {
+		k := secretKeywords[x]
 		if !bytes.HasSuffix(lw, []byte(k)) {
 			continue
 		}
@@ -381,10 +459,18 @@ func (s *scanner) keywordSecret(i, j int) {
 	}
 	yes, pw := isSecretName(t[i:j])
 	if !yes {
+		yes, pw = twoWordName(t, i, j)
+	}
+	if !yes {
 		return
 	}
 	for p < len(t) && (t[p] == ' ' || t[p] == '\t') {
 		p++
+	}
+	if n := j - i; n >= 6 && bytes.EqualFold(t[j-6:j], []byte("cookie")) && (n == 6 || t[j-7] == '-') && cookiePair(t[p:]) {
+		// Cookie: a=1; b=2 is a list of cookies, not one value.
+		s.cookies(p, n > 6)
+		return
 	}
 	quote := byte(0)
 	if p < len(t) && (t[p] == '"' || t[p] == '\'' || t[p] == '`') {
@@ -416,8 +502,83 @@ func (s *scanner) keywordSecret(i, j int) {
 	}
 }
 
+// twoWordName reports whether the word t[i:j] and the word before it, joined, name
+// a credential: "API key", "subscription key", "access token" written as two words.
+func twoWordName(t []byte, i, j int) (yes, password bool) {
+	if i < 3 || t[i-1] != ' ' || j-i > 12 {
+		return false, false
+	}
+	k := i - 1
+	for k > 0 && isLetter(t[k-1]) && i-k < 14 {
+		k--
+	}
+	if k == i-1 || (k > 0 && isAlnum(t[k-1])) {
+		return false, false
+	}
+	var buf [32]byte
+	n := copy(buf[:], t[k:i-1])
+	buf[n] = '_'
+	n++
+	n += copy(buf[n:], t[i:j])
+	return isSecretName(buf[:n])
+}
+
+// cookiePair reports whether t starts with name=value (a base64 value ending in =
+// is not a pair).
+func cookiePair(t []byte) bool {
+	for k, c := range t {
+		switch {
+		case c == '=':
+			return k > 0 && k+1 < len(t) && t[k+1] > ' ' && t[k+1] != ';' && t[k+1] != '='
+		case c == ';' || c <= ' ' || c == '"' || c == '\'':
+			return false
+		}
+	}
+	return false
+}
+
+// cookies handles the value of a Cookie header at p: each cookie's value is a
+// SECRET when it looks like one (session cookies have any name). Cookies whose
+// names are credential names are left to the scan, which finds them as name=value
+// anyway. In Set-Cookie (set) only the first pair is a cookie; the rest are its
+// attributes (Path, Domain, Expires).
+func (s *scanner) cookies(p int, set bool) {
+	t := s.t
+	for p < len(t) {
+		n := p
+		for n < len(t) && t[n] != '=' && t[n] != ';' && t[n] > ' ' {
+			n++
+		}
+		if n >= len(t) || t[n] != '=' || n == p {
+			return
+		}
+		v := n + 1
+		e := v
+		for e < len(t) && t[e] != ';' && t[e] > ' ' && t[e] != '"' && t[e] != '\'' {
+			e++
+		}
+		// A cookie whose name says nothing must look random: a session id mixes
+		// letters and digits (a preference such as settings_abcdef does not).
+		if named, _ := isSecretName(t[p:n]); !named && e > v && looksSecret(t[v:e], false) && hasDigit(t[v:e]) && bytes.ContainsFunc(t[v:e], isLetterRune) {
+			s.add(eSecret, v, e, 0.9, "cookie")
+		}
+		if set || e >= len(t) || t[e] != ';' {
+			return
+		}
+		p = e + 1
+		for p < len(t) && t[p] == ' ' {
+			p++
+		}
+	}
+}
+
+func isLetterRune(r rune) bool { return r < 0x80 && isLetter(byte(r)) }
+
 // hasRulePrefix reports whether t starts with a provider rule's prefix.
 func hasRulePrefix(t []byte) bool {
+	if !mayHaveRulePrefix(t, 0) {
+		return false
+	}
 	for _, k := range rulesByFirst[t[0]] {
 		if p := secretRules[k].prefix; len(p) >= 3 && bytes.HasPrefix(t, []byte(p)) {
 			return true
@@ -552,7 +713,7 @@ func placeholder(v []byte) bool {
 	case '$', '{', '<', '%', '*', '[', '(':
 		return true
 	}
-	if allSame(v) {
+	if allSame(v) || holdsMaskOutput(v) {
 		return true
 	}
 	var buf [64]byte
@@ -565,10 +726,32 @@ func placeholder(v []byte) bool {
 	case "password", "secret", "token", "null", "none", "nil", "true", "false", "undefined", "required", "string", "hidden":
 		return true
 	}
-	for _, w := range [...]string{"example", "placeholder", "your_", "your-", "yourkey", "changeme", "xxxxx", "redacted", "dummy", "..."} {
+	for _, w := range [...]string{"example", "placeholder", "your_", "your-", "yourkey", "changeme", "xxxxx", "redacted", "dummy", "...",
+		"tokenhere", "keyhere", "secrethere", "passwordhere", "_here", "-here"} {
 		if bytes.Contains(lv, []byte(w)) {
 			return true
 		}
+	}
+	return false
+}
+
+// holdsMaskOutput reports whether v holds what masking writes (<TYPE>, <TYPE_3f9a1c0b>,
+// <TYPE_k7q2m9x3vb4c>): a value already masked in part is not a secret, and treating
+// it as one would make masking its own output mask again.
+func holdsMaskOutput(v []byte) bool {
+	for i := bytes.IndexByte(v, '<'); i >= 0 && i+1 < len(v); {
+		j := i + 1
+		for j < len(v) && (class[v[j]]&(cUpper|cDigit|cUnder) != 0 || j > i+1 && class[v[j]] == cLower) {
+			j++
+		}
+		if j < len(v) && v[j] == '>' && j-i > 3 && class[v[i+1]] == cUpper {
+			return true
+		}
+		k := bytes.IndexByte(v[i+1:], '<')
+		if k < 0 {
+			break
+		}
+		i += 1 + k
 	}
 	return false
 }

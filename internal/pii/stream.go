@@ -8,7 +8,8 @@ import (
 )
 
 // lookbehind is how much already-sent text a StreamMasker keeps as context for
-// the next chunk ("password: " sent, the value arriving next).
+// the next chunk: the five words before a candidate ("my card is" sent, the number
+// arriving next) and an assignment whose value is still to come ("password: ").
 const lookbehind = 96
 
 // StreamMasker masks a stream of text deltas (server-sent events of model output)
@@ -17,12 +18,20 @@ const lookbehind = 96
 // plus the digit groups before it when they may be part of a spaced number — and
 // never more than Options.MaxStreamHold, so the stream never stalls.
 //
+// Each byte is scanned about once: a Write that can't send anything yet scans
+// nothing, and one that can scans the held-back bytes, starting at the last sent
+// token only when that token may begin an entity that goes on (a keyword
+// assignment, a spaced digit group). Already-sent text is kept only as context, in
+// one buffer that doesn't grow with the stream.
+//
 // A StreamMasker is not safe for concurrent use; use one per stream.
 type StreamMasker struct {
-	e    *Engine
-	m    *masker
-	buf  []byte // received, not yet sent
-	look []byte // the tail of what was sent, for context
+	e *Engine
+	m *masker
+	// win is the tail of what was sent (win[:lb], at most lookbehind bytes, for
+	// context) followed by what was received and not yet sent.
+	win []byte
+	lb  int
 }
 
 // NewStreamMasker starts masking one stream for scope.
@@ -31,20 +40,21 @@ func (e *Engine) NewStreamMasker(scope Scope) *StreamMasker {
 }
 
 // Write takes the next delta and returns the masked text that can be sent now
-// (possibly empty). Errors are as for MaskText; after an error the stream MUST be
-// cut off.
+// (possibly empty; the caller owns it). Errors are as for MaskText; after an error
+// the stream MUST be cut off.
 func (sm *StreamMasker) Write(ctx context.Context, delta []byte) ([]byte, error) {
-	sm.buf = append(sm.buf, delta...)
-	cut := safeCut(sm.buf)
-	if len(sm.buf)-cut > sm.e.maxHold {
-		cut = len(sm.buf)
+	sm.win = append(sm.win, delta...)
+	pending := sm.win[sm.lb:]
+	cut := safeCut(pending)
+	if len(pending)-cut > sm.e.maxHold {
+		cut = len(pending)
 	}
 	return sm.emit(ctx, cut, false)
 }
 
 // Flush returns the masked remainder at the end of the stream.
 func (sm *StreamMasker) Flush(ctx context.Context) ([]byte, error) {
-	return sm.emit(ctx, len(sm.buf), true)
+	return sm.emit(ctx, len(sm.win)-sm.lb, true)
 }
 
 // Summary counts what the stream held so far, by type.
@@ -56,6 +66,8 @@ func (sm *StreamMasker) Summary() vigil.PIISummary {
 	return vigil.PIISummary{Counts: c}
 }
 
+// emit masks and returns the first cut bytes of the pending text (fewer when an
+// entity found there runs past the cut and the stream is not final).
 func (sm *StreamMasker) emit(ctx context.Context, cut int, final bool) ([]byte, error) {
 	if cut == 0 {
 		return nil, nil
@@ -63,110 +75,276 @@ func (sm *StreamMasker) emit(ctx context.Context, cut int, final bool) ([]byte, 
 	e := sm.e
 	s := e.getScanner()
 	defer e.putScanner(s)
-	lb := len(sm.look)
-	text := append(sm.look, sm.buf...)
-	s.scanText(text)
+	lb := sm.lb
+	s.scanFrom(sm.win, restart(sm.win[:lb]))
+	// Keep the hits in the pending text (those before it were sent), in pending
+	// offsets; an entity still growing across the cut is held back whole.
 	hits := s.hits[:0]
 	for _, h := range s.hits {
 		if h.start < lb {
-			continue // already sent
+			continue
 		}
 		h.start -= lb
 		h.end -= lb
 		if h.start < cut && h.end > cut && !final {
-			cut = h.start // an entity still growing across the cut: hold it back
+			cut = h.start
 		}
 		hits = append(hits, h)
 	}
-	sm.look = text[:lb] // text may have reused look's array; restore the view
-	var use []hit
+	use := hits[:0]
 	for _, h := range hits {
 		if h.end <= cut {
 			use = append(use, h)
 		}
 	}
-	out, err := sm.m.apply(nil, sm.buf[:cut], use)
+	pending := sm.win[lb:]
+	out, err := sm.m.apply(nil, pending[:cut], use)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := sm.m.finish(ctx, nil); err != nil {
 		return nil, err
 	}
-	sent := append(sm.look, sm.buf[:cut]...)
-	if len(sent) > lookbehind {
-		sent = sent[len(sent)-lookbehind:]
-	}
-	sm.look = append(make([]byte, 0, lookbehind+256), sent...)
-	sm.buf = append(sm.buf[:0], sm.buf[cut:]...)
+	// Slide the window: keep the last lookbehind bytes of what is now sent, then
+	// the rest of the pending text.
+	sent := lb + cut
+	drop := max(0, sent-lookbehind)
+	sm.win = sm.win[:copy(sm.win, sm.win[drop:])]
+	sm.lb = sent - drop
 	return out, nil
+}
+
+// restart returns where scanning must begin in look+pending so that an entity
+// that began in the sent text look and goes on in the pending text is seen whole
+// (hits that start in look are dropped; the scan only has to see them begin). That
+// is the start of the token cut in two, if the last send ended inside one, and
+// before it the tokens that may begin such an entity: digit groups and capitals of a
+// spaced number, a credential name, an assignment (: = => is) or an auth scheme.
+// Everything else in look is context only and is not scanned again.
+func restart(look []byte) int {
+	from := len(look)
+	for from > 0 && look[from-1] > ' ' {
+		from-- // a token split by MaxStreamHold
+	}
+	assigned := false // an assignment was passed: only a name may come before it
+	for from > 0 {
+		a, b := tokenBefore(look, from)
+		if a == b {
+			break
+		}
+		switch tok := look[a:b]; {
+		case !assigned && groupLike(tok):
+			from = a // 4111, GB82, +44, (0)20
+		case assignment(tok):
+			from, assigned = a, true // =, is, password:, "password":, pass"is
+		case nameOrScheme(tok):
+			return a // password, X-API-Key, Bearer, {"auth":"Bearer
+		default:
+			return from
+		}
+	}
+	return from
+}
+
+// tokenBefore returns the span of the whitespace-separated token that ends before
+// i (skipping the whitespace before i); empty when there is none.
+func tokenBefore(b []byte, i int) (start, end int) {
+	end = i
+	for end > 0 && b[end-1] <= ' ' {
+		end--
+	}
+	start = end
+	for start > 0 && b[start-1] > ' ' {
+		start--
+	}
+	return start, end
+}
+
+// assignment reports whether a sent token assigns what follows: an operator or
+// quote (= => : " '), "is", or a name glued to one (password:, pass"is).
+func assignment(tok []byte) bool {
+	n := len(tok)
+	switch tok[n-1] {
+	case ':', '=', '>', '"', '\'', '`':
+		return true
+	}
+	return n >= 2 && tok[n-2] == 'i' && tok[n-1] == 's' && (n == 2 || !isAlnum(tok[n-3]))
+}
+
+// nameOrScheme reports whether a sent token ends in a credential name or an auth
+// scheme, whose value may follow in the pending text.
+func nameOrScheme(tok []byte) bool {
+	k := len(tok)
+	for k > 0 && (isWord(tok[k-1]) || tok[k-1] == '-') {
+		k--
+	}
+	w := tok[k:]
+	if len(w) == 6 && bytes.EqualFold(w, []byte("bearer")) || len(w) == 5 && bytes.EqualFold(w, []byte("basic")) {
+		return true
+	}
+	yes, _ := isSecretName(w)
+	return yes
 }
 
 // safeCut returns how much of b can be finalised: everything before the last token,
 // which may still grow, and before spaced digit groups that may continue it
-// (4111 1111 | 1111 1111), and before an unterminated PEM block.
+// (4111 1111 | 1111 1111), before a number whose following words have not arrived,
+// and before an unterminated PEM block.
 func safeCut(b []byte) int {
+	return cutPEM(b, holdForContext(b, lastToken(b)))
+}
+
+// lastToken returns where the last token of b, which may still grow, begins, with
+// the spaced groups before it that may belong to it; len(b) after a finished word.
+func lastToken(b []byte) int {
 	i := len(b)
 	if i > 0 && b[i-1] == ' ' {
 		// A finished word; only a digit group or a few capitals may go on
-		// ("4111 " + "1111").
-		k := i - 1
+		// ("4111 " + "1111"), one or two spaces later.
+		e := i - 1
+		for e > 0 && b[e-1] == ' ' && i-e < 2 {
+			e--
+		}
+		k := e
 		for k > 0 && b[k-1] > ' ' {
 			k--
 		}
-		if k == i-1 || !groupLike(b[k:i-1]) {
-			return cutPEM(b, len(b))
+		if k == e || !groupLike(b[k:e]) {
+			return len(b)
 		}
-		i--
+		i = e
 	} else if i > 0 && b[i-1] <= ' ' {
-		return cutPEM(b, len(b))
+		return len(b)
 	}
-	// The last token.
 	for i > 0 && b[i-1] > ' ' {
 		i--
 	}
-	// Groups before it that could belong to the same spaced entity.
+	return groupsBefore(b, i, len(b))
+}
+
+// groupsBefore moves i back over the spaced groups before it that could belong to
+// the same entity, within 48 bytes of end.
+func groupsBefore(b []byte, i, end int) int {
 	for i > 1 && b[i-1] == ' ' {
 		j := i - 1
+		for j > 0 && b[j-1] == ' ' && i-j < 3 {
+			j-- // groups may be two spaces apart (AB  12 34 56 C)
+		}
 		k := j
-		for k > 0 && b[k-1] > ' ' && j-k <= 8 {
+		for k > 0 && b[k-1] > ' ' && end-k <= 48 {
 			k--
 		}
-		if k == j || j-k > 8 || !groupLike(b[k:j]) || len(b)-k > 48 {
+		at := groupAt(b[k:j])
+		g := k + at
+		if at < 0 || j-g > 8 || end-g > 48 {
 			break
+		}
+		i = g
+		if g > k {
+			break // punctuation before the group ("x!AB 12"): nothing before it belongs
+		}
+	}
+	return i
+}
+
+func hasDigit(b []byte) bool {
+	for _, c := range b {
+		if isDigit(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdForContext moves the cut back to a token with a digit among the two words
+// before it (and the groups before that token): the two words after a numeric
+// candidate are context ("2671 mobile") or make it an address ("2202 Rissik St"),
+// so it waits for them, as MaskText of the whole text would see them.
+func holdForContext(b []byte, cut int) int {
+	hold, holdEnd, i := cut, cut, cut
+	for n := 0; n < 2; n++ {
+		k, j := tokenBefore(b, i)
+		if k == j {
+			break
+		}
+		if hasDigit(b[k:j]) {
+			hold, holdEnd = k, j
 		}
 		i = k
 	}
-	return cutPEM(b, i)
+	if hold == cut {
+		return cut
+	}
+	return groupsBefore(b, hold, holdEnd)
 }
 
-// groupLike reports whether a short word may be a group of a spaced card, IBAN,
-// phone or NINO: it holds a digit, or is a few capitals, or opens a phone number.
-func groupLike(w []byte) bool {
-	caps := true
-	for _, c := range w {
-		if isDigit(c) || c == '+' || c == '(' {
-			return true
-		}
-		if class[c] != cUpper {
-			caps = false
+// groupLike reports whether a short word may be (or end in) a group of a spaced
+// card, IBAN, phone or NINO.
+func groupLike(w []byte) bool { return groupAt(w) >= 0 }
+
+// groupAt returns where in the token w a group of a spaced entity may begin, or -1:
+// the run of letters, digits, separators (. - /) and ( ) + at its end when that run
+// holds a digit or opens a phone number, else a run of one to four capitals at its
+// end ("GB82", "WEST", "AB" of a NINO, also after punctuation: "x!AB").
+func groupAt(w []byte) int {
+	k := len(w)
+	for k > 0 && (isAlnum(w[k-1]) || isSep(w[k-1]) && w[k-1] != ' ' || w[k-1] == '+' || w[k-1] == '(' || w[k-1] == ')') {
+		k--
+	}
+	run := w[k:]
+	opens := -1 // the last ( or + in the run
+	digit := false
+	for x, c := range run {
+		switch {
+		case isDigit(c):
+			digit = true
+		case c == '(' || c == '+':
+			opens = x
 		}
 	}
-	return caps && len(w) <= 4
+	if digit || opens >= 0 {
+		if len(run) > 8 && opens > 0 {
+			return k + opens // a long run: a group may still open at its last ( or +
+		}
+		return k
+	}
+	c := len(w)
+	for c > 0 && class[w[c-1]] == cUpper {
+		c--
+	}
+	if n := len(w) - c; n == 0 || n > 4 || c > 0 && isAlnum(w[c-1]) {
+		// A NINO prefix may be written Ab (UK_NINO reads it in capitals).
+		if n := len(w); n >= 2 && class[w[n-2]] == cUpper && class[w[n-1]] == cLower && (n == 2 || !isAlnum(w[n-3])) {
+			return n - 2
+		}
+		return -1
+	}
+	return c
 }
 
 // cutPEM moves the cut back to an unterminated private key block.
 func cutPEM(b []byte, cut int) int {
-	k := bytes.LastIndex(b, pemBegin)
-	if k >= 0 && k < cut && bytes.Index(b[k:], pemEnd) < 0 {
-		return k
+	if bytes.IndexByte(b[:cut], '-') < 0 {
+		return cut // no BEGIN line before the cut (IndexByte is the fast test)
 	}
-	// An END line whose closing dashes haven't arrived yet.
-	if k >= 0 && k < cut {
-		if e := bytes.Index(b[k:], pemEnd); e >= 0 && bytes.Index(b[k+e+len(pemEnd):], []byte("-----")) < 0 {
+	// The first BEGIN line whose block is not closed yet (no END line, or an END
+	// line whose closing dashes haven't arrived).
+	for k := 0; ; {
+		x := bytes.Index(b[k:], pemBegin)
+		if x < 0 || k+x >= cut {
+			return cut
+		}
+		k += x
+		e := bytes.Index(b[k+len(pemBegin):], pemEnd)
+		if e < 0 {
 			return k
 		}
+		end := k + len(pemBegin) + e + len(pemEnd)
+		if bytes.Index(b[end:], []byte("-----")) < 0 {
+			return k
+		}
+		k = end
 	}
-	return cut
 }
 
 // StreamRestorer restores tokens in a stream of text deltas, holding back a trailing

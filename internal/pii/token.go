@@ -270,58 +270,24 @@ func (e *Engine) RestoreJSON(ctx context.Context, scope Scope, doc []byte) ([]by
 	r := e.newRestorer(scope)
 	s := e.getScanner()
 	defer e.putScanner(s)
-	out, _, err := r.restoreJSON(ctx, s, doc, 0)
+	out, err := r.restoreJSON(ctx, s, doc)
 	if err != nil {
 		return nil, 0, err
 	}
 	return out, r.n, nil
 }
 
-func (r *restorer) restoreJSON(ctx context.Context, s *scanner, doc []byte, depth int) ([]byte, bool, error) {
-	var out []byte
-	last := 0
-	err := r.e.walkJSON(doc, func(v jsonValue) error {
-		if v.num {
-			return nil
+func (r *restorer) restoreJSON(ctx context.Context, s *scanner, doc []byte) ([]byte, error) {
+	out, _, err := s.rewriteJSON(doc, 0, false, func(dst, text []byte, v jsonValue) ([]byte, error) {
+		if v.num || bytes.IndexByte(text, '<') < 0 {
+			return nil, nil
 		}
-		text, _, _ := s.valueText(doc, v)
-		if bytes.IndexByte(text, '<') < 0 && !nestedJSON(text) {
-			return nil
+		before := r.n
+		got, err := r.restoreText(ctx, dst, text, false)
+		if err != nil || r.n == before {
+			return nil, err
 		}
-		var repl []byte
-		if depth < r.e.maxNesting && nestedJSON(text) {
-			inner := append([]byte(nil), text...)
-			if got, changed, err := r.restoreJSON(ctx, s, inner, depth+1); err == nil {
-				if changed {
-					repl = got
-				}
-			} else if !errors.Is(err, ErrInvalidJSON) {
-				return err
-			} else {
-				text = inner
-			}
-		}
-		if repl == nil {
-			before := r.n
-			got, err := r.restoreText(ctx, nil, text, false)
-			if err != nil {
-				return err
-			}
-			if r.n == before {
-				return nil
-			}
-			repl = got
-		}
-		out = append(out, doc[last:v.start]...)
-		out = appendString(out, repl)
-		last = v.end
-		return nil
+		return got, nil
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	if out == nil {
-		return doc, false, nil
-	}
-	return append(out, doc[last:]...), true, nil
+	return out, err
 }

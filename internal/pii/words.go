@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"bytes"
 	"net/netip"
 )
 
@@ -59,10 +60,10 @@ func (s *scanner) word(i, j int, f byte) int {
 	if l == 2 && isLetter(w[0]) && isLetter(w[1]) && next == ' ' {
 		s.nino(i, j) // spaced form: AB 12 34 56 C
 	}
-	if next == ' ' && (l == 6 || l == 5) {
+	if next == ' ' && (l == 6 || l == 5) && (w[0]|0x20) == 'b' {
 		s.authScheme(i, j)
 	}
-	if f&(cUpper|cLower) != 0 && l >= 2 {
+	if f&(cUpper|cLower) != 0 && l >= 3 && secretSuffix.has(w, l) {
 		s.keywordSecret(i, j)
 	}
 	return j
@@ -130,6 +131,9 @@ func (s *scanner) email(at int) {
 	if labels < 2 || (p < len(t) && (isWord(t[p]) || t[p] == '-')) {
 		return
 	}
+	if d := t[at+1 : lastEnd]; len(d) > len(serviceAccounts) && bytes.EqualFold(d[len(d)-len(serviceAccounts):], serviceAccounts) {
+		return // a Google Cloud service account: it names a workload, not a person
+	}
 	tld := t[lastStart:lastEnd]
 	for _, c := range tld {
 		if !isLetter(c) {
@@ -142,6 +146,9 @@ func (s *scanner) email(at int) {
 	}
 	s.add(eEmail, a, lastEnd, score, "")
 }
+
+// serviceAccounts is the domain of Google Cloud service accounts.
+var serviceAccounts = []byte(".gserviceaccount.com")
 
 func isLocal(c byte) bool {
 	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
@@ -157,25 +164,39 @@ func (s *scanner) hexColon(i int) int {
 		return i
 	}
 	j := i
-	colons := 0
 	for j < len(t) && j-i < 46 && (isHex(t[j]) || t[j] == ':' || t[j] == '.') {
-		if t[j] == ':' {
-			colons++
-		}
 		j++
 	}
-	for j > i && (t[j-1] == '.' || t[j-1] == ':' && (j-2 < i || t[j-2] != ':')) {
-		j--
+	a, j, ok := parseIPv6(t, i, j)
+	if !ok {
+		// "1::.1::": the address may end at a dot that no IPv4 part follows; as
+		// masked text ("1::.<IP_ADDRESS>") it would, so masking stays idempotent.
+		d := bytes.IndexByte(t[i:j], '.')
+		if d <= 0 {
+			return i
+		}
+		if a, j, ok = parseIPv6(t, i, i+d); !ok {
+			return i
+		}
 	}
-	if colons < 2 || (j < len(t) && isWord(t[j])) {
-		return i
-	}
-	a, err := netip.ParseAddr(string(t[i:j]))
-	if err != nil || !a.Is6() || a.IsLoopback() || a.IsUnspecified() {
+	if a.IsLoopback() || a.IsUnspecified() {
 		return i
 	}
 	s.add(eIP, i, j, 0.9, "")
 	return j
+}
+
+// parseIPv6 parses t[i:j], less trailing dots and single colons, as an IPv6 address
+// that ends at a word boundary; it returns the address and where it ends.
+func parseIPv6(t []byte, i, j int) (netip.Addr, int, bool) {
+	for j > i && (t[j-1] == '.' || t[j-1] == ':' && (j-2 < i || t[j-2] != ':')) {
+		j--
+	}
+	if bytes.Count(t[i:j], []byte(":")) < 2 || (j < len(t) && isWord(t[j])) {
+		return netip.Addr{}, j, false
+	}
+	a, err := netip.ParseAddr(string(t[i:j]))
+	return a, j, err == nil && a.Is6()
 }
 
 // mac matches six hex pairs joined by one separator (: or -) or the Cisco form
@@ -369,4 +390,73 @@ func (s *scanner) fiscal(i, j int) {
 		return
 	}
 	s.add(eFiscal, i, j, scoreValidated, "")
+}
+
+// streetWords are common street suffixes and unitWords the secondary unit
+// designators of postal addresses (after USPS Publication 28, appendices C1 and C2,
+// with a few non-US ones).
+var (
+	streetWords = wordSet("street", "st", "avenue", "ave", "road", "rd", "lane", "ln", "drive", "dr",
+		"boulevard", "blvd", "way", "court", "ct", "place", "pl", "terrace", "circle", "cir", "parkway",
+		"pkwy", "highway", "hwy", "square", "sq", "trail", "alley", "crescent", "close")
+	unitWords = wordSet("suite", "ste", "apt", "apartment", "unit", "floor", "fl", "building", "bldg",
+		"room", "rm", "box", "po")
+)
+
+func wordSet(words ...string) map[string]bool {
+	m := make(map[string]bool, len(words))
+	for _, w := range words {
+		m[w] = true
+	}
+	return m
+}
+
+// addressNumber reports whether the number at t[start:end] reads as part of a
+// postal address: right after a unit word ("Suite 680 36 4022"), or right before a
+// street name and its suffix on the same line ("2202 Rissik St", "4022 Oakridge
+// Lane"). The street name must be capitalised, so "call 415 555 2671 st once" is not
+// an address.
+func (s *scanner) addressNumber(start, end int) bool {
+	t := s.t
+	// The word before, skipping spaces and the punctuation of "Apt. #12".
+	i := start
+	for i > 0 && (t[i-1] == ' ' || t[i-1] == '.' || t[i-1] == '#' || t[i-1] == ',') {
+		i--
+	}
+	j := i
+	for i > 0 && isLetter(t[i-1]) && j-i < 12 {
+		i--
+	}
+	if j > i && (i == 0 || !isAlnum(t[i-1])) && inSet(unitWords, t[i:j]) {
+		return true
+	}
+	// A capitalised name, then a street word.
+	next := func(p int) (a, b int) {
+		for p < len(t) && t[p] == ' ' {
+			p++
+		}
+		q := p
+		for q < len(t) && isLetter(t[q]) && q-p < 24 {
+			q++
+		}
+		return p, q
+	}
+	a, b := next(end)
+	if a == end || b == a || class[t[a]] != cUpper {
+		return false
+	}
+	c, d := next(b)
+	return d > c && c > b && inSet(streetWords, t[c:d]) && (d == len(t) || !isAlnum(t[d]))
+}
+
+// inSet reports whether the word w, in any case, is in set.
+func inSet(set map[string]bool, w []byte) bool {
+	var buf [24]byte
+	if len(w) > len(buf) {
+		return false
+	}
+	for i, c := range w {
+		buf[i] = lower(c)
+	}
+	return set[string(buf[:len(w)])]
 }
