@@ -352,14 +352,15 @@ func (s *session) callTool(cc *clientCall, params object) {
 		return
 	}
 	if r.Error != nil {
-		s.end(f, s.errorOutcome(cc, f, r))
+		o, werr := s.errorOutcome(cc, f, r)
+		s.end(f, o)
 		if isOurs(r) {
 			// Vigil's own answer for a server that stopped: a tool error, so the
 			// model knows the call did not complete and may retry.
 			s.answerResult(cc, toolError(&vigil.Error{Code: vigil.EUPSTREAM, Message: wireMessage(r.Error)}))
 			return
 		}
-		s.answer(cc, r)
+		s.answerError(cc, werr)
 		return
 	}
 	if res, err := decodeObject(r.Result); err == nil {
@@ -447,8 +448,9 @@ func (s *session) forwardGoverned(cc *clientCall, f *enforce.Flight, method stri
 		return
 	}
 	if r.Error != nil {
-		s.end(f, s.errorOutcome(cc, f, r))
-		s.answer(cc, r)
+		o, werr := s.errorOutcome(cc, f, r)
+		s.end(f, o)
+		s.answerError(cc, werr)
 		return
 	}
 	result, err := f.Inbound(cc.ctx, r.Result)
@@ -461,23 +463,33 @@ func (s *session) forwardGoverned(cc *clientCall, f *enforce.Flight, method stri
 	s.answerResult(cc, result)
 }
 
-// errorOutcome records a JSON-RPC error answer. A server's error message may carry
-// anything (the arguments it rejected), so the ledger's clear attributes get only its
-// code; the message, masked, goes into the erasable body. Vigil's own messages (a
-// server that stopped) are safe and recorded as they are.
-func (s *session) errorOutcome(cc *clientCall, f *enforce.Flight, r *jsonrpc.Response) enforce.Outcome {
+// errorOutcome handles a JSON-RPC error answer: it returns the outcome to record
+// and the error to send the client. A server's error message may carry anything
+// (the arguments it rejected, a row it failed on), so it is treated like a result:
+// the ledger's clear attributes get only its code; the message and data, masked as
+// results are, go into the erasable body and to the client. When they can't be
+// checked the client gets the code and a message saying so (fail-closed). Vigil's
+// own messages (a server that stopped) are safe and pass as they are.
+func (s *session) errorOutcome(cc *clientCall, f *enforce.Flight, r *jsonrpc.Response) (enforce.Outcome, *jsonrpc.Error) {
 	var w *jsonrpc.Error
 	if !errors.As(r.Error, &w) {
 		w = &jsonrpc.Error{Code: codeInternal, Message: r.Error.Error()}
 	}
 	if isOurs(r) {
-		return enforce.Outcome{Status: 502, Err: &vigil.Error{Code: vigil.EUPSTREAM, Message: w.Message}}
+		return enforce.Outcome{Status: 502, Err: &vigil.Error{Code: vigil.EUPSTREAM, Message: w.Message}}, w
 	}
 	o := enforce.Outcome{Status: 500, Err: &vigil.Error{Code: vigil.EUPSTREAM, Message: fmt.Sprintf("the MCP server answered with JSON-RPC error %d", w.Code)}}
-	if body, err := f.Inbound(cc.ctx, mustJSON(w)); err == nil {
-		o.Body = body
+	body, err := f.Inbound(cc.ctx, mustJSON(w))
+	var masked jsonrpc.Error
+	if err == nil {
+		err = json.Unmarshal(body, &masked)
 	}
-	return o
+	if err != nil {
+		s.g.log.Warn("couldn't mask an MCP server's error message; the client gets its code only", "server", s.srv.name, "code", w.Code, "err", err)
+		return o, &jsonrpc.Error{Code: w.Code, Message: fmt.Sprintf("MCP server %s answered with error %d; Vigil could not check its message for personal data, so it was withheld (fail-closed)", s.srv.name, w.Code)}
+	}
+	o.Body = body
+	return o, &masked
 }
 
 // end records the response. The client may be gone; the record is still made.

@@ -2,6 +2,7 @@ package mcpproxy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy"
@@ -180,6 +182,15 @@ func TestPIIIsMaskedBothWays(t *testing.T) {
 			pr, err := cs.GetPrompt(ctxT(t), &mcp.GetPromptParams{Name: "greet", Arguments: map[string]string{"name": "dave@example.com"}})
 			if err != nil || len(pr.Messages) != 1 || pr.Messages[0].Content.(*mcp.TextContent).Text != "Say hello to <EMAIL_ADDRESS>" {
 				t.Errorf("prompts/get = %+v, %v", pr, err)
+			}
+			// A server's error message is masked like its results.
+			_, err = cs.ReadResource(ctxT(t), &mcp.ReadResourceParams{URI: "test://account"})
+			var werr *jsonrpc.Error
+			if !errors.As(err, &werr) || werr.Code != -32002 || werr.Message != "no account for <EMAIL_ADDRESS>" || string(werr.Data) != `{"email":"<EMAIL_ADDRESS>"}` {
+				t.Errorf("resources/read of a failing resource = %v (%+v), want the server's error with the email masked", err, werr)
+			}
+			if got := f.ledger.find(vigil.EventResourceRead, map[string]string{"resource": "test://account"}); len(got) != 1 || strings.Contains(string(got[0].Body), "erin") {
+				t.Errorf("ledger resource.read of the failing resource = %+v", got)
 			}
 			f.policy.set("test://contact", vigil.Deny)
 			if _, err := cs.ReadResource(ctxT(t), &mcp.ReadResourceParams{URI: "test://contact"}); err == nil || !strings.Contains(err.Error(), "test://contact is not for agents.") {

@@ -428,13 +428,18 @@ func (s *session) taskCall(cc *clientCall, method string, params object) {
 		return
 	}
 	if r.Error != nil {
-		if method == "tasks/result" && !isOurs(r) && t.claim() {
+		if isOurs(r) {
+			s.answer(cc, r)
+			return
+		}
+		// The server's message is masked like the task's result would be.
+		o, werr := s.errorOutcome(cc, t.flight, r)
+		if method == "tasks/result" && t.claim() {
 			// What the underlying call answered (or the server no longer knows the
 			// task): either way, the task's final answer.
-			o := s.errorOutcome(cc, t.flight, r)
 			t.end(s.g.log, o)
 		}
-		s.answer(cc, r)
+		s.answerError(cc, werr)
 		return
 	}
 	if method == "tasks/result" {

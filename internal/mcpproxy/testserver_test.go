@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -185,6 +186,11 @@ func newTestServer() *mcp.Server {
 	s.AddResource(&mcp.Resource{URI: "test://contact", Name: "contact", MIMEType: "text/plain"},
 		func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "Write to bob@example.org"}}}, nil
+		})
+	// Servers put what they failed on into their error messages.
+	s.AddResource(&mcp.Resource{URI: "test://account", Name: "account", MIMEType: "text/plain"},
+		func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return nil, &jsonrpc.Error{Code: -32002, Message: "no account for erin.jones@example.com", Data: json.RawMessage(`{"email":"erin.jones@example.com"}`)}
 		})
 	return s
 }
