@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -29,12 +30,24 @@ func TestGoldenLedger(t *testing.T) {
 	}
 	data := filepath.Join(t.TempDir(), "data")
 	if err := os.CopyFS(data, os.DirFS(filepath.Join(goldenDir, "data"))); err != nil {
-		t.Fatal(err) // a copy: opening the database may migrate it
+		t.Fatal(err) // a copy, in case verify wrote to it
+	}
+	db := filepath.Join(data, sqliteFile)
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
 	}
 	want := "ledger golden.vigil.example/ledger intact: 40 entries, 3 checkpoints (latest 40, 0 entries unsigned), 38 bodies match their digests, 1 withheld (erased)"
 	code, out, errOut := runOffline(t, "verify", "--data", data)
 	if code != 0 || !strings.HasPrefix(out, want) {
 		t.Errorf("verify --data golden = %d, %q, %q; want 0 and %q", code, out, errOut, want)
+	}
+	// The older schema is verified on a migrated copy; the evidence is untouched.
+	if after, err := os.ReadFile(db); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("verify changed the database it verified (%v)", err)
+	}
+	if !strings.Contains(errOut, "written by an older Vigil") {
+		t.Errorf("verify of an older database said %q, want a note that it read a migrated copy", errOut)
 	}
 	code, out, errOut = runOffline(t, "verify", "--export", filepath.Join(goldenDir, "export"), "--public-key", filepath.Join(goldenDir, "data", keyring.LedgerPubFile))
 	want = "ledger golden.vigil.example/ledger intact: 40 entries, 3 checkpoints (latest 40, 0 entries unsigned), 38 bodies match their digests, 1 withheld (erased)"

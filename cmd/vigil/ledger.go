@@ -60,7 +60,7 @@ export then holds personal data.`)
 	if *withBodies && keys.bodyKey == nil {
 		return fmt.Errorf("--with-bodies needs the master key (%s in the data directory or %s)", keyring.MasterKeyFile, keyring.MasterKeyEnv)
 	}
-	o, err := lf.openLedger(ctx)
+	o, err := lf.openLedger(ctx, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ checkpoint: the entry's index, its inclusion proof and the signed checkpoint.`)
 	if keys.signer == nil || keys.bodyKey == nil {
 		return fmt.Errorf("vigil ledger proof needs the data directory's keys (%s and %s)", keyring.LedgerKeyFile, keyring.MasterKeyFile)
 	}
-	o, err := lf.openLedger(ctx)
+	o, err := lf.openLedger(ctx, env.Stderr)
 	if err != nil {
 		return err
 	}

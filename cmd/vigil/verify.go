@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -124,12 +125,13 @@ type openedLedger struct {
 	mirror []byte // the data directory's checkpoint mirror, if any
 }
 
-// openLedger opens the database --data or --database names. It never creates a
-// database: verifying a directory that has none is an error.
-func (f *ledgerFlags) openLedger(ctx context.Context) (*openedLedger, error) {
+// openLedger opens the database --data or --database names, read-only: it never
+// creates, migrates or writes a database (verifying a directory that has none is an
+// error).
+func (f *ledgerFlags) openLedger(ctx context.Context, warn io.Writer) (*openedLedger, error) {
 	o := &openedLedger{}
 	if f.database != "" {
-		db, err := postgres.Open(ctx, f.database)
+		db, err := postgres.OpenReadOnly(ctx, f.database)
 		if err != nil {
 			return nil, err
 		}
@@ -139,11 +141,15 @@ func (f *ledgerFlags) openLedger(ctx context.Context) (*openedLedger, error) {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("no ledger database at %s: %w", path, err)
 		}
-		db, err := sqlite.Open(ctx, path, sqlite.Options{})
+		db, err := sqlite.Open(ctx, path, sqlite.Options{ReadOnly: true})
+		cleanup := func() error { return nil }
+		if errors.Is(err, sqlite.ErrOlderSchema) {
+			db, cleanup, err = openMigratedCopy(ctx, warn, path)
+		}
 		if err != nil {
 			return nil, err
 		}
-		o.store, o.close = db.Ledger(), db.Close
+		o.store, o.close = db.Ledger(), func() error { return errors.Join(db.Close(), cleanup()) }
 	}
 	if f.database == "" || f.data != "" {
 		m, err := ledger.FileMirror{Path: filepath.Join(f.dataDir(), ledger.MirrorFile)}.Latest()
@@ -154,6 +160,28 @@ func (f *ledgerFlags) openLedger(ctx context.Context) (*openedLedger, error) {
 		o.mirror = m
 	}
 	return o, nil
+}
+
+// openMigratedCopy opens a migrated copy of a database an older Vigil wrote, in a
+// temporary directory removed when it is closed; the original is not changed.
+func openMigratedCopy(ctx context.Context, warn io.Writer, path string) (*sqlite.DB, func() error, error) {
+	tmp, err := os.MkdirTemp("", "vigil-verify-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() error { return os.RemoveAll(tmp) }
+	cp := filepath.Join(tmp, sqliteFile)
+	if err := sqlite.Snapshot(ctx, path, cp); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	db, err := sqlite.Open(ctx, cp, sqlite.Options{})
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	fmt.Fprintf(warn, "note: %s was written by an older Vigil; reading a migrated copy of it (the original is not changed)\n", path)
+	return db, cleanup, nil
 }
 
 func runVerify(ctx context.Context, env *Env, args []string) error {
@@ -194,7 +222,7 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 		}
 		src = ledger.OpenExport(os.DirFS(lf.export))
 	} else {
-		o, err := lf.openLedger(ctx)
+		o, err := lf.openLedger(ctx, env.Stderr)
 		if err != nil {
 			return err
 		}

@@ -37,10 +37,21 @@ type DB struct {
 
 // Open connects to dsn and applies migrations. The search_path parameter in the DSN,
 // if any, selects the schema (tests use a fresh one per run).
-func Open(ctx context.Context, dsn string) (*DB, error) {
+func Open(ctx context.Context, dsn string) (*DB, error) { return open(ctx, dsn, false) }
+
+// OpenReadOnly connects to dsn for reading only, as `vigil verify` and `vigil ledger
+// export` do: every transaction is read-only, nothing is migrated, and a database
+// whose schema is not this version's is refused, so that checking evidence never
+// changes it.
+func OpenReadOnly(ctx context.Context, dsn string) (*DB, error) { return open(ctx, dsn, true) }
+
+func open(ctx context.Context, dsn string, readOnly bool) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't parse PostgreSQL DSN: %w", err)
+	}
+	if readOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	}
 	if cfg.MaxConns < 16 {
 		cfg.MaxConns = 16
@@ -56,11 +67,52 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("couldn't connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
 	db := &DB{pool: pool, dsn: dsn}
-	if err := db.migrate(ctx); err != nil {
+	migrate := db.migrate
+	if readOnly {
+		migrate = db.checkSchema
+	}
+	if err := migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// checkSchema refuses a database whose migrations are not exactly this version's.
+func (db *DB) checkSchema(ctx context.Context) error {
+	var reg *string
+	if err := db.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations')::text`).Scan(&reg); err != nil {
+		return fmt.Errorf("couldn't read the migrations table: %w", err)
+	}
+	if reg == nil {
+		return errors.New("the database holds no Vigil schema (no migrations table)")
+	}
+	rows, err := db.pool.Query(ctx, `SELECT name FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("couldn't read the migrations table: %w", err)
+	}
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("couldn't read the migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, n := range names {
+		known[path.Base(n)] = true
+	}
+	for _, n := range applied {
+		if !known[n] {
+			return fmt.Errorf("database has migration %q that this Vigil doesn't know: use the version that wrote it", n)
+		}
+		delete(known, n)
+	}
+	if len(known) > 0 {
+		return fmt.Errorf("database was written by an older Vigil (%d migrations not applied); opened read-only it is not migrated: run vigil serve once to migrate it, or use the version that wrote it", len(known))
+	}
+	return nil
 }
 
 // Close closes the pool, waiting for connections in use to be released.

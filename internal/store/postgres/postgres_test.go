@@ -2,9 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
 	"github.com/vigil-gateway/vigil/internal/store/postgres/pgtest"
 	"github.com/vigil-gateway/vigil/internal/store/storetest"
@@ -103,4 +106,46 @@ func TestUnreachableIsClearError(t *testing.T) {
 		t.Fatal("Open of an unreachable server succeeded")
 	}
 	t.Log(err)
+}
+
+// TestReadOnlyChangesNothing: `vigil verify` opens the database read-only, so
+// checking evidence never migrates or writes it.
+func TestReadOnlyChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	empty := pgtest.DSN(t)
+	if _, err := postgres.OpenReadOnly(ctx, empty); err == nil || !strings.Contains(err.Error(), "no Vigil schema") {
+		t.Errorf("read-only Open of an empty schema = %v, want a refusal", err)
+	}
+
+	_, dsn := openTestDSN(t)
+	ro, err := postgres.OpenReadOnly(ctx, dsn)
+	if err != nil {
+		t.Fatalf("read-only Open: %v", err)
+	}
+	sys := inventory.System{ID: "s1", Name: "x", Purpose: "y", Owner: "o", Lifecycle: "operation", Status: inventory.Active, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := ro.Inventory().CreateSystem(ctx, sys); err == nil {
+		t.Error("a write through a read-only database succeeded")
+	}
+	ro.Close()
+
+	// A database an older Vigil wrote is refused, not migrated.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var last string
+	if err := conn.QueryRow(ctx, `SELECT max(name) FROM schema_migrations`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM schema_migrations WHERE name = $1`, last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.OpenReadOnly(ctx, dsn); err == nil || !strings.Contains(err.Error(), "older Vigil") {
+		t.Errorf("read-only Open of an older schema = %v, want a refusal naming it", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE name = $1`, last).Scan(&n); err != nil || n != 0 {
+		t.Errorf("read-only Open migrated the database (%d, %v)", n, err)
+	}
 }

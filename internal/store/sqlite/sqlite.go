@@ -37,6 +37,11 @@ type Options struct {
 	Synchronous string
 	// ReadConns is the size of the read pool. Default 8.
 	ReadConns int
+	// ReadOnly opens an existing database for reading only, as `vigil verify` and
+	// `vigil ledger export` do: nothing is migrated or written (every connection is
+	// query_only), and a database whose schema is not this version's is refused, so
+	// that checking evidence never changes it.
+	ReadOnly bool
 }
 
 // DB is an open SQLite database.
@@ -55,7 +60,8 @@ type DB struct {
 // write pool from inside one of its transactions (stmts.prepared).
 var txStatements = []string{sqlTreeState, sqlTreeUpdate, sqlExistingIDs, sqlVaultPut}
 
-// Open opens (creating if needed) the database at path and applies migrations.
+// Open opens (creating if needed) the database at path and applies migrations; with
+// Options.ReadOnly it opens an existing one and only checks its schema.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	sync := strings.ToUpper(opts.Synchronous)
 	if sync == "" {
@@ -69,10 +75,15 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
+	if opts.ReadOnly {
+		q.Add("_pragma", "query_only(1)")
+		q.Set("mode", "ro") // never create the file
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	}
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous("+sync+")")
-	q.Set("_txlock", "immediate")
 	write, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open sqlite database %s: %w", path, err)
@@ -83,6 +94,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	rq.Add("_pragma", "busy_timeout(10000)")
 	rq.Add("_pragma", "foreign_keys(1)")
 	rq.Add("_pragma", "query_only(1)")
+	if opts.ReadOnly {
+		rq.Set("mode", "ro")
+	}
 	read, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
 	if err != nil {
 		write.Close()
@@ -97,6 +111,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't open sqlite database %s: %w", path, err)
+	}
+	if opts.ReadOnly {
+		if err := db.checkSchema(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return db, nil
 	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
@@ -181,6 +202,73 @@ func (db *DB) migrate(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("couldn't apply migration %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// checkSchema refuses a database whose migrations are not exactly this version's.
+func (db *DB) checkSchema(ctx context.Context) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT name FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("%s is not a Vigil database (no migrations table): %w", db.path, err)
+	}
+	var applied []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		applied = append(applied, n)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return schemaMatches(db.path, applied)
+}
+
+// schemaMatches compares the applied migrations with this version's.
+func schemaMatches(where string, applied []string) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, n := range names {
+		known[path.Base(n)] = true
+	}
+	for _, n := range applied {
+		if !known[n] {
+			return fmt.Errorf("database %s has migration %q that this Vigil doesn't know: use the version that wrote it", where, n)
+		}
+		delete(known, n)
+	}
+	if len(known) > 0 {
+		return fmt.Errorf("database %s was written by an older Vigil (%d migrations not applied): %w", where, len(known), ErrOlderSchema)
+	}
+	return nil
+}
+
+// ErrOlderSchema is the error of a read-only Open of a database an older Vigil
+// wrote: it would need migrating, which read-only never does. Copy it with Snapshot
+// and open the copy instead.
+var ErrOlderSchema = errors.New("opened read-only it is not migrated")
+
+// Snapshot writes a consistent copy of the database at path to dst (which must not
+// exist) without changing the original: SQLite's VACUUM INTO from a read-only
+// connection, so a server writing meanwhile is neither blocked for long nor seen
+// half-way.
+func Snapshot(ctx context.Context, path, dst string) error {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Set("mode", "ro")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("couldn't open sqlite database %s: %w", path, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dst); err != nil {
+		return fmt.Errorf("couldn't copy sqlite database %s to %s: %w", path, dst, err)
 	}
 	return nil
 }

@@ -3,10 +3,14 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/store/sqlite"
 	"github.com/vigil-gateway/vigil/internal/store/storetest"
 )
@@ -91,4 +95,58 @@ func (a attacker) DropProtections(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// TestReadOnlyChangesNothing: `vigil verify` opens the database read-only, so
+// checking evidence never creates, migrates or writes it.
+func TestReadOnlyChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "none.db")
+	if _, err := sqlite.Open(ctx, missing, sqlite.Options{ReadOnly: true}); err == nil {
+		t.Error("read-only Open of a missing database succeeded")
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("read-only Open created %s (%v)", missing, err)
+	}
+
+	path := filepath.Join(dir, "vigil.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	ro, err := sqlite.Open(ctx, path, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open: %v", err)
+	}
+	if err := ro.Ping(ctx); err != nil {
+		t.Error(err)
+	}
+	sys := inventory.System{ID: "s1", Name: "x", Purpose: "y", Owner: "o", Lifecycle: "operation", Status: inventory.Active, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := ro.Inventory().CreateSystem(ctx, sys); err == nil {
+		t.Error("a write through a read-only database succeeded")
+	}
+	ro.Close()
+
+	// A database an older Vigil wrote is refused, not migrated.
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	if err := raw.QueryRow(`SELECT max(name) FROM schema_migrations`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`DELETE FROM schema_migrations WHERE name = ?`, last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(ctx, path, sqlite.Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "older Vigil") {
+		t.Errorf("read-only Open of an older schema = %v, want a refusal naming it", err)
+	}
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, last).Scan(&n); err != nil || n != 0 {
+		t.Errorf("read-only Open migrated the database (%d, %v)", n, err)
+	}
+	raw.Close()
 }
