@@ -181,10 +181,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// oversight (chained on in wireOversight) closes the agent's open work.
 	inv := &inventory.Service{Store: m.store.Inventory(), Ledger: m.ledger, OnChange: func(string, string) { keys.Forget() }}
 
-	if m.AdminToken, err = keys.Bootstrap(ctx, getenv("VIGIL_ADMIN_TOKEN")); err != nil {
-		return fmt.Errorf("couldn't create the bootstrap admin token: %w", err)
-	}
-
 	// Background work (checkpoints, usage flushes, health checks) runs until Close.
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -246,6 +242,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	})
 	mux.HandleFunc("GET /readyz", m.handleReady)
 	m.server.Handler = web.Middleware{Log: m.Log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: httpMetrics.observe}.Wrap(mux)
+
+	// The bootstrap admin token is made last, when nothing can fail any more: it is
+	// shown once, by the banner below, so a start that failed after making it (a
+	// port in use, a broken policy) would have locked the operator out for good.
+	given := getenv("VIGIL_ADMIN_TOKEN")
+	created := false
+	if m.AdminToken, created, err = keys.Bootstrap(ctx, given); err != nil {
+		return fmt.Errorf("couldn't create the bootstrap admin token: %w", err)
+	}
+	if given != "" && !created {
+		m.Log.Warn("VIGIL_ADMIN_TOKEN is set but ignored: admin tokens already exist (it is used only on the first start); create more with vigil tokens create")
+	}
 
 	m.goBackground(func() {
 		if err := m.ledger.Run(bg); err != nil {

@@ -324,6 +324,37 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 }
 
+// TestFailedFirstStartKeepsTheToken: a first start that fails (here: the port is
+// taken) must not use up the one-time token; the next start prints it, and a
+// VIGIL_ADMIN_TOKEN given then is honoured.
+func TestFailedFirstStartKeepsTheToken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	env := newTestEnv(map[string]string{})
+	m := NewMain(&env.Env)
+	m.Config.Listen, m.Config.DataDir = taken.Addr().String(), dir
+	if err := m.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "couldn't listen") {
+		t.Fatalf("start on a taken port = %v, want a listen error", err)
+	}
+	m.Close()
+
+	const chosen = "operator-chosen-token-0123456789"
+	env = newTestEnv(map[string]string{"VIGIL_ADMIN_TOKEN": chosen})
+	m = NewMain(&env.Env)
+	m.Config.Listen, m.Config.DataDir = "127.0.0.1:0", dir
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if st, _ := call(t, "GET", m.URL()+"/api/whoami", chosen, nil); st != 200 {
+		t.Errorf("VIGIL_ADMIN_TOKEN after a failed first start gets %d, want 200", st)
+	}
+}
+
 func TestStartupErrors(t *testing.T) {
 	cfg := config.Default()
 	cfg.Database = "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2"

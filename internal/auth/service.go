@@ -277,29 +277,30 @@ const MinBootstrapTokenLen = 24
 
 // Bootstrap creates the first admin token when no token exists yet. given is the
 // operator's chosen secret (VIGIL_ADMIN_TOKEN) or "" to generate one. It returns the
-// secret when one was generated (to print once), "" otherwise.
-func (s *Service) Bootstrap(ctx context.Context, given string) (generated string, err error) {
+// secret when one was generated (to print once), "" otherwise, and whether a token
+// was created (false when tokens existed: given is then ignored).
+func (s *Service) Bootstrap(ctx context.Context, given string) (generated string, created bool, err error) {
 	n, err := s.Store.CountTokens(ctx)
 	if err != nil {
-		return "", fmt.Errorf("couldn't count tokens: %w", err)
+		return "", false, fmt.Errorf("couldn't count tokens: %w", err)
 	}
 	if n > 0 {
-		return "", nil
+		return "", false, nil
 	}
 	secret := given
 	if secret == "" {
 		secret = NewSecret(TokenPrefix)
 	} else if len(secret) < MinBootstrapTokenLen {
-		return "", fmt.Errorf("VIGIL_ADMIN_TOKEN is too short: use at least %d random characters", MinBootstrapTokenLen)
+		return "", false, fmt.Errorf("VIGIL_ADMIN_TOKEN is too short: use at least %d random characters", MinBootstrapTokenLen)
 	}
 	sys := vigil.Actor{Kind: vigil.ActorSystem, Name: "bootstrap"}
 	if _, err := s.storeToken(ctx, sys, "bootstrap", vigil.RoleAdmin, secret, 0); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if given != "" {
-		return "", nil
+		return "", true, nil
 	}
-	return secret, nil
+	return secret, true, nil
 }
 
 func (s *Service) record(ctx context.Context, by vigil.Actor, typ, agentID string, attrs map[string]string) error {
