@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -77,8 +78,8 @@ type VerifyOptions struct {
 // Report is what Verify found. Failure is nil when the ledger is intact.
 type Report struct {
 	Origin string `json:"origin"`
-	// Size is the number of entries the ledger claims; Root their recomputed root
-	// (empty when verification stopped before the end).
+	// Size is the number of entries the ledger claims; Root their recomputed root,
+	// 64 hex digits (empty when verification stopped before the end).
 	Size int64  `json:"size"`
 	Root string `json:"root"`
 	// Checkpoints is how many signed checkpoints were verified; Latest is the size
@@ -277,7 +278,7 @@ func (v *verifier) run(ctx context.Context) error {
 		return err
 	}
 	got := v.tree.root()
-	v.report.Root = fmt.Sprintf("%x", got)
+	v.report.Root = hex.EncodeToString(got[:]) // not %x: tlog.Hash formats itself as base64 first
 	if got != root {
 		return failAt(-1, "the stored tree root at size %d is not the root of the stored entries (the tree state was rewritten)", size)
 	}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -104,8 +105,8 @@ func TestVerifyIntactLedger(t *testing.T) {
 		t.Errorf("report (-want +got):\n%s", diff)
 	}
 	_, root, _ := st.TreeState(ctx)
-	if rep.Root != fmt.Sprintf("%x", root) {
-		t.Errorf("report root %s, tree root %x", rep.Root, root)
+	if want := hex.EncodeToString(root[:]); rep.Root != want || len(rep.Root) != 64 {
+		t.Errorf("report root %s, tree root %s", rep.Root, want)
 	}
 
 	// Without the body key, bodies are not checked, but a missing body is still
