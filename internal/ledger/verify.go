@@ -610,22 +610,32 @@ func (v *verifier) check(ctx context.Context, c *chunk) error {
 	if c.err != nil {
 		return c.err
 	}
-	for i := range c.entries {
+	// A gap is reported after the entries before it are checked, so that the first
+	// bad index is named: rows renumbered after a deletion fail at the deletion,
+	// not at the end where one row is now missing.
+	var gap error
+	entries := c.entries
+	for i := range entries {
 		want := c.start + int64(i)
-		if got := c.entries[i].Index; got != want {
-			return failAt(want, "entry %d is missing (the next stored entry is %d): a row was deleted", want, got)
+		if got := entries[i].Index; got != want {
+			gap = failAt(want, "entry %d is missing (the next stored entry is %d): a row was deleted", want, got)
+			entries = entries[:i]
+			break
 		}
 	}
-	if int64(len(c.entries)) < c.end-c.start {
-		missing := c.start + int64(len(c.entries))
-		return failAt(missing, "entries from %d to %d are missing: rows were deleted or the tail truncated", missing, c.end-1)
+	if gap == nil && int64(len(entries)) < c.end-c.start {
+		missing := c.start + int64(len(entries))
+		gap = failAt(missing, "entries from %d to %d are missing: rows were deleted or the tail truncated", missing, c.end-1)
 	}
 	if c.hashErr != nil {
+		if gap != nil {
+			return gap
+		}
 		return v.findBadHashRead(ctx, c)
 	}
 	var buf [64]tlog.Hash
 	base := tlog.StoredHashIndex(0, c.start)
-	for i := range c.entries {
+	for i := range entries {
 		p := &c.parsed[i]
 		idx := c.start + int64(i)
 		if p.err != nil {
@@ -652,7 +662,7 @@ func (v *verifier) check(ctx context.Context, c *chunk) error {
 			return err
 		}
 	}
-	return nil
+	return gap
 }
 
 // findBadHashRead narrows a failed chunk read of stored hashes to the first entry
