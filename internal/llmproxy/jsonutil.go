@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/vigil-gateway/vigil/internal/vigil"
+	"github.com/vigil-gateway/vigil/internal/web"
 )
 
 // object is a JSON object whose members stay raw, so the fields Vigil does not know
@@ -110,7 +111,7 @@ func decodeRequest(body []byte, v any) error {
 			if field == "" {
 				field = "(body)"
 			}
-			return vigil.Errorf(vigil.EINVALID, "field %q must be %s, not %s", field, te.Type, te.Value)
+			return vigil.Errorf(vigil.EINVALID, "field %q must be %s, not %s", field, web.JSONKind(te.Type), te.Value)
 		}
 		return vigil.Errorf(vigil.EINVALID, "request body is not valid JSON: %s", err.Error())
 	}

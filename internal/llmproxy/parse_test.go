@@ -22,7 +22,7 @@ func TestParseRequests(t *testing.T) {
 		{"chat", `{"model":"gpt-4o","stream":true,"temperature":0.5,"max_tokens":100,"messages":[{"role":"user","content":"secret"}],"tools":[{"type":"function","function":{"name":"lookup"}}],"tool_choice":{"type":"function","function":{"name":"lookup"}}}`,
 			llmproxy.ParseChatRequest, "gpt-4o", true, map[string]any{"model": "gpt-4o", "stream": true, "temperature": 0.5, "max_tokens": 100.0, "messages": 1.0, "tools": []any{"lookup"}, "tool_choice": "lookup"}, ""},
 		{"chat without model", `{"messages":[]}`, llmproxy.ParseChatRequest, "", false, nil, `"model" is required`},
-		{"chat with a string model", `{"model":7,"messages":[]}`, llmproxy.ParseChatRequest, "", false, nil, `"model" must be string`},
+		{"chat with a string model", `{"model":7,"messages":[]}`, llmproxy.ParseChatRequest, "", false, nil, `"model" must be a string`},
 		{"chat not JSON", `model=x`, llmproxy.ParseChatRequest, "", false, nil, "not valid JSON"},
 		{"messages", `{"model":"claude-x","max_tokens":10,"stream":false,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"tools":[{"name":"search","input_schema":{}}],"tool_choice":{"type":"any"}}`,
 			llmproxy.ParseMessagesRequest, "claude-x", false, map[string]any{"model": "claude-x", "stream": false, "max_tokens": 10.0, "messages": 1.0, "tools": []any{"search"}, "tool_choice": "any"}, ""},

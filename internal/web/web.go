@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -169,11 +170,41 @@ func jsonError(err error) error {
 		if field == "" {
 			field = "(body)"
 		}
-		return vigil.Errorf(vigil.EINVALID, "field %q must be %s, not %s", field, te.Type, te.Value)
+		return vigil.Errorf(vigil.EINVALID, "field %q must be %s, not %s", field, JSONKind(te.Type), te.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return vigil.Errorf(vigil.EINVALID, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return vigil.Errorf(vigil.EINVALID, "request body is not valid JSON: %s", err.Error())
+}
+
+// JSONKind names what a Go type accepts in JSON terms ("an object", "a string"), for
+// error messages that must not show Go type names to API clients.
+func JSONKind(t reflect.Type) string {
+	if t == nil {
+		return "a JSON value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a string" // []byte is base64 text
+		}
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a JSON value"
 }
 
 type ctxKey int

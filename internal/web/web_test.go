@@ -88,8 +88,9 @@ func TestErrorsShowOnlyCallerSafeMessages(t *testing.T) {
 
 func TestDecodeJSON(t *testing.T) {
 	type in struct {
-		Name  string `json:"name"`
-		Count int    `json:"count"`
+		Name  string         `json:"name"`
+		Count int            `json:"count"`
+		Args  map[string]any `json:"args"`
 	}
 	cases := []struct {
 		body, ct, want string
@@ -99,7 +100,8 @@ func TestDecodeJSON(t *testing.T) {
 		{`{"name":`, "", "truncated", vigil.EINVALID},
 		{`{"name":"a"} {}`, "", "more than one JSON value", vigil.EINVALID},
 		{`{"name":"a","extra":1}`, "", `unknown field "extra"`, vigil.EINVALID},
-		{`{"count":"many"}`, "", `field "count" must be int`, vigil.EINVALID},
+		{`{"count":"many"}`, "", `field "count" must be a whole number, not string`, vigil.EINVALID},
+		{`{"args":[1]}`, "", `field "args" must be an object, not array`, vigil.EINVALID},
 		{`{nope}`, "", "not valid JSON (at byte", vigil.EINVALID},
 		{`{"name":"a"}`, "text/plain", "Content-Type must be application/json", vigil.EINVALID},
 		{`{"name":"` + strings.Repeat("x", 100) + `"}`, "", "larger than the limit of 50 bytes", vigil.ETOOLARGE},
