@@ -223,6 +223,10 @@ func runVersion(ctx context.Context, env *Env, args []string) error {
 	if err := parse(fs, env, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "vigil version: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
 	v := Version
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

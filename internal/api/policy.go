@@ -66,7 +66,11 @@ func (s *Server) handlePolicyPost(w http.ResponseWriter, r *http.Request) error 
 	if errors.As(err, &ce) {
 		var body web.ErrorBody
 		body.Error.Code = vigil.EINVALID
-		body.Error.Message = fmt.Sprintf("the policy does not compile (%d problems); the live policy %s stays active", len(ce.Problems), short(s.Policy.Policy().Version()))
+		problems := fmt.Sprintf("%d problems", len(ce.Problems))
+		if len(ce.Problems) == 1 {
+			problems = "1 problem"
+		}
+		body.Error.Message = fmt.Sprintf("the policy does not compile (%s); the live policy %s stays active", problems, short(s.Policy.Policy().Version()))
 		body.Error.RequestID = web.RequestID(r.Context())
 		return web.WriteJSON(w, http.StatusBadRequest, struct {
 			web.ErrorBody
