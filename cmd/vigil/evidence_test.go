@@ -246,9 +246,11 @@ func screenshotReport(t *testing.T, html []byte) {
 		t.Fatalf("screenshot: %v\n%s", err, stderr)
 	}
 	var res struct {
-		Title    string   `json:"title"`
-		Headings []string `json:"headings"`
-		Rows     int      `json:"soaRows"`
+		Title         string   `json:"title"`
+		Headings      []string `json:"headings"`
+		Rows          int      `json:"soaRows"`
+		Overflowing   []string `json:"overflowing"`
+		PageOverflows bool     `json:"pageOverflows"`
 	}
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatalf("screenshot script printed %q: %v", raw, err)
@@ -267,6 +269,9 @@ func screenshotReport(t *testing.T, html []byte) {
 	}
 	if res.Rows != 38 {
 		t.Errorf("the rendered SoA table has %d control rows, want 38", res.Rows)
+	}
+	if len(res.Overflowing) > 0 || res.PageOverflows {
+		t.Errorf("at 1280 px these sections are wider than the page and cut off: %q (page overflows: %v)", res.Overflowing, res.PageOverflows)
 	}
 	f, err := os.Open(shot)
 	if err != nil {

@@ -128,7 +128,7 @@ header { background:var(--accent); color:#fff; padding:24px 40px; }
 header h1 { margin:0 0 4px; font-size:24px; }
 header p { margin:2px 0; opacity:.9; }
 main { max-width:1360px; margin:0 auto; padding:24px 40px 60px; }
-section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:20px 24px; margin:0 0 20px; }
+section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:20px 24px; margin:0 0 20px; overflow-x:auto; }
 h2 { margin:0 0 12px; font-size:18px; color:var(--accent); }
 h3 { margin:16px 0 8px; font-size:15px; }
 table { width:100%; border-collapse:collapse; font-size:13px; }
@@ -143,7 +143,8 @@ th { background:#f0f2f6; font-weight:600; }
 .cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(160px,1fr)); gap:12px; }
 .card { border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
 .card b { display:block; font-size:22px; }
-ul.ev { margin:0; padding-left:16px; } ul.ev li { margin:2px 0; }
+ul.ev { margin:0; padding-left:16px; } ul.ev li { margin:2px 0; overflow-wrap:anywhere; }
+td.mono, td .mono { overflow-wrap:anywhere; } /* hashes and ids may break anywhere, words may not */
 .note { background:#f0f2f6; border-left:4px solid var(--accent); padding:10px 14px; }
 </style>
 </head>

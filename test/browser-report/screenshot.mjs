@@ -1,6 +1,7 @@
 // Opens an evidence bundle's report.html from a file:// URL in headless Chromium and
-// takes a full-page screenshot. Prints what rendered as JSON on stdout (title, h2
-// headings, rows of the SoA table) for the Go test to check.
+// takes a full-page screenshot at 1280 px wide. Prints what rendered as JSON on
+// stdout (title, h2 headings, rows of the SoA table, sections too wide to read) for
+// the Go test to check.
 //
 // Usage: node screenshot.mjs REPORT.html OUT.png
 import { chromium } from 'playwright-core';
@@ -18,7 +19,7 @@ const profile = mkdtempSync(join(tmpdir(), 'vigil-report-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
-  viewport: { width: 1400, height: 1000 },
+  viewport: { width: 1280, height: 1000 }, // a common laptop width
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-first-run'],
 });
@@ -33,6 +34,11 @@ try {
     title: document.title,
     headings: [...document.querySelectorAll('h2')].map((h) => h.textContent.trim()),
     soaRows: document.querySelectorAll('#soa tr').length - 1,
+    // Sections whose content is wider than they are: cut off or scrolled sideways.
+    overflowing: [...document.querySelectorAll('section')]
+      .filter((s) => s.scrollWidth > s.clientWidth + 1)
+      .map((s) => s.id || s.querySelector('h2')?.textContent.trim()),
+    pageOverflows: document.documentElement.scrollWidth > window.innerWidth,
   }));
   result.external = external;
   if (external.length) {
