@@ -1,36 +1,44 @@
 package pii
 
-import "strings"
+import (
+	"strings"
 
-// genericTLDs are the generic top-level domains that carry most mail. Every
-// two-letter top-level domain is a country code and counts as public too. Reserved
-// names (example, invalid, localhost, test, local, internal) are deliberately absent:
-// addresses there reach nobody outside, so they need a context word.
+	"golang.org/x/net/publicsuffix"
+)
+
+// genericTLDs are the top-level domains that carry most mail, answered without a
+// lookup. Every two-letter top-level domain is a country code and counts as public
+// too; the rest are looked up in the Public Suffix List (knownTLD).
 var genericTLDs = func() map[string]bool {
 	m := map[string]bool{}
 	for _, t := range strings.Fields(`
 com net org edu gov mil int info biz name pro aero coop museum mobi jobs travel tel asia cat
-xxx post app dev page ai io co online site tech store blog cloud email digital agency company
+app dev page ai io co online site tech store blog cloud email digital agency company
 solutions services network systems software global world today news media live life shop club
 xyz top icu vip work link space website art design studio group team center academy institute
 university school law legal bank finance money capital ventures consulting partners health
 care clinic doctor dental hospital fitness fund insurance realty estate properties house homes
-land eco green energy solar auto cars bike tours holiday flights hotel restaurant cafe bar pizza
-food wine beer fashion clothing shoes jewelry watch games game fun social chat community
-foundation charity ngo gay love dating wedding family kids baby pet dog mba phd careers
-training education courses mail inc llc ltd gmbh corp host hosting domains web one zone city
-london nyc paris berlin tokyo amsterdam wien moscow istanbul madrid barcelona sydney melbourne
-quebec scot wales swiss africa arab lat eus gal bzh cymru ovh google gmail amazon apple microsoft
-yahoo icloud proton protonmail fastmail hotmail outlook live msn aol zoho yandex gmx mailru
-press reviews report guide guru expert express express review solutions support systems
-technology tools trade trading plus plc works world xn--p1ai
 `) {
 		m[t] = true
 	}
 	return m
 }()
 
-// knownTLD reports whether tld (ASCII letters) is a public top-level domain.
+// privateTLDs are names reserved for documentation, tests and private networks
+// (RFC 2606, RFC 6761, RFC 6762, ICANN's .internal) and the ones companies commonly
+// use internally. An address there belongs to a person as much as a public one does
+// (maria@acme.internal is Maria's work address), so it is an EMAIL_ADDRESS too.
+// .invalid is left out: it is guaranteed to reach nobody, and is written so on
+// purpose; it needs a context word.
+var privateTLDs = map[string]bool{
+	"example": true, "test": true, "localhost": true, "local": true,
+	"internal": true, "intranet": true, "corp": true, "lan": true, "home": true, "private": true,
+}
+
+// knownTLD reports whether tld (ASCII letters) is a top-level domain mail is sent
+// to: a public one (ICANN's section of the Public Suffix List, which holds every
+// delegated TLD: .events, .photography, .insure…) or a private-use one. File
+// extensions (png, txt, json, html) are neither.
 func knownTLD(tld []byte) bool {
 	if len(tld) == 2 {
 		return true
@@ -42,5 +50,10 @@ func knownTLD(tld []byte) bool {
 	for i, c := range tld {
 		buf[i] = lower(c)
 	}
-	return genericTLDs[string(buf[:len(tld)])]
+	t := buf[:len(tld)]
+	if genericTLDs[string(t)] || privateTLDs[string(t)] {
+		return true
+	}
+	suffix, icann := publicsuffix.PublicSuffix(string(t))
+	return icann && len(suffix) == len(t)
 }
