@@ -61,22 +61,16 @@ func (s *scanner) numeric(i, j int) int {
 			return r.end
 		}
 	}
-	before := len(s.hits)
-	s.evalRun(&r, 0, r.ng)
-	if len(s.hits) == before && r.ng > 1 {
-		// Nothing fits the whole run: try every span of space-separated parts (a
-		// year or count glued to a card number by a space); resolve keeps the best
-		// of overlapping candidates, so a card beats a phone made of its groups.
-		for a := 0; a < r.ng; a++ {
-			if a > 0 && r.sep[a] != ' ' {
-				continue
-			}
-			for b := a + 1; b <= r.ng; b++ {
-				if (b < r.ng && r.sep[b] != ' ') || (a == 0 && b == r.ng) {
-					continue
-				}
-				s.evalRun(&r, a, b)
-			}
+	s.evalFrom(&r, 0)
+	// A candidate that ends at a separator inside the run (from this run or one
+	// before it) leaves the groups after it to stand as a run of their own, as they
+	// will once the candidate is masked: "<PHONE_NUMBER>.1.0.0.0" holds an IP
+	// address that "…0 0.1.0.0.0", five dotted groups, does not. Evaluating them so
+	// too makes masking find the same the second time (idempotence); it only adds
+	// candidates, and resolve keeps the best of overlapping ones.
+	for k := 1; k < r.ng; k++ {
+		if !r.paren[k] && s.anyHitEndsAt(r.gs[k]-1) {
+			s.evalFrom(&r, k)
 		}
 	}
 	if r.more {
@@ -85,6 +79,40 @@ func (s *scanner) numeric(i, j int) int {
 		return r.gs[r.ng/2]
 	}
 	return r.end
+}
+
+// evalFrom evaluates the groups of r from k on as a run: all of them, and when
+// nothing fits, every span of space-separated parts (a year or count glued to a
+// card number by a space); resolve keeps the best of overlapping candidates, so a
+// card beats a phone made of its groups.
+func (s *scanner) evalFrom(r *numRun, k int) {
+	before := len(s.hits)
+	s.evalRun(r, k, r.ng)
+	if len(s.hits) > before || r.ng-k < 2 {
+		return
+	}
+	for a := k; a < r.ng; a++ {
+		if a > k && r.sep[a] != ' ' {
+			continue
+		}
+		for b := a + 1; b <= r.ng; b++ {
+			if (b < r.ng && r.sep[b] != ' ') || (a == k && b == r.ng) {
+				continue
+			}
+			s.evalRun(r, a, b)
+		}
+	}
+}
+
+// anyHitEndsAt reports whether a finding so far (of this scan or its context) ends
+// at i.
+func (s *scanner) anyHitEndsAt(i int) bool {
+	for k := len(s.hits) - 1; k >= s.ctx0; k-- {
+		if s.hits[k].end == i {
+			return true
+		}
+	}
+	return false
 }
 
 func at(t []byte, i int) byte {

@@ -79,6 +79,9 @@ type scanner struct {
 	dec   []byte
 	omap  []int32
 	first int // index in hits of this scan's first finding
+	// ctx0 is the index in hits of the first finding that counts as context: first,
+	// or 0 for a stream whose hits start with those already sent (scanFrom).
+	ctx0 int
 	// scratch holds one masked or restored value until it is copied into the
 	// rewritten document.
 	scratch []byte
@@ -125,22 +128,24 @@ func (s *scanner) scanValue(t []byte, k keyHint) {
 	if k.secret {
 		s.keyedValue(t, k.password)
 	}
-	s.scan(t, 0, first)
+	s.scan(t, 0, first, first)
 }
 
 // scanFrom scans text t from offset from on; the bytes before from are context
 // only (a stream's lookbehind): their words count as context, but no candidate
-// starts there.
+// starts there. The hits already in s.hits are those masked in that context; they
+// count as one word each, as their masking output will (idempotence, and the same
+// findings in a stream as in the whole text).
 func (s *scanner) scanFrom(t []byte, from int) {
 	s.t = t
 	s.key = keyHint{}
-	s.scan(t, from, len(s.hits))
+	s.scan(t, from, len(s.hits), 0)
 }
 
 // scan is the loop of scanValue and scanFrom; the hits from first on are resolved
-// together.
-func (s *scanner) scan(t []byte, from, first int) {
-	s.first = first
+// together, those from ctx0 on are context.
+func (s *scanner) scan(t []byte, from, first, ctx0 int) {
+	s.first, s.ctx0 = first, ctx0
 	n := len(t)
 	for i := from; i < n; {
 		k := scanClass[t[i]]
@@ -176,7 +181,7 @@ func (s *scanner) scan(t []byte, from, first int) {
 		case f == cDigit:
 			// A number right after a finding's end and a dot starts afresh, as it
 			// would once the finding is masked (idempotence).
-			if i > 0 && continuesToken(t, i) && !s.hitEndsAt(i-1, first) {
+			if i > 0 && continuesToken(t, i) && !s.hitEndsAt(i-1) {
 				i = j
 				continue
 			}
@@ -254,7 +259,7 @@ func (s *scanner) special(i int) int {
 	case '+', '(':
 		// After a word a + or ( doesn't open a number, but after a finding it
 		// does, as it will once the finding is masked (idempotence).
-		if i+1 < len(t) && isDigit(t[i+1]) && (i == 0 || !isWord(t[i-1]) || s.hitEndsAt(i, 0)) {
+		if i+1 < len(t) && isDigit(t[i+1]) && (i == 0 || !isWord(t[i-1]) || s.hitEndsAt(i)) {
 			if end := s.numeric(i, i+1); end > i+1 {
 				return end
 			}
@@ -269,9 +274,10 @@ func (s *scanner) special(i int) int {
 	return i + 1
 }
 
-// hitEndsAt reports whether the last finding so far (from first on) ends at i.
-func (s *scanner) hitEndsAt(i, first int) bool {
-	return len(s.hits) > first && s.hits[len(s.hits)-1].end == i
+// hitEndsAt reports whether the last finding so far (of this scan or its context)
+// ends at i.
+func (s *scanner) hitEndsAt(i int) bool {
+	return len(s.hits) > s.ctx0 && s.hits[len(s.hits)-1].end == i
 }
 
 // add scores a candidate and keeps it when the type is on and the score reaches the
@@ -412,13 +418,24 @@ func maskShaped(t []byte) bool {
 }
 
 // hitEndingAt returns the start of a finding of this scan that ends at i, or -1.
+// Of several candidates ending there ("010 0000000" as a phone and its last group
+// as a licence number) it takes the one resolve will keep — highest score, then
+// longest — since that one is what masking turns into one word.
 func (s *scanner) hitEndingAt(i int) int {
-	for k := len(s.hits) - 1; k >= s.first; k-- {
-		if s.hits[k].end == i {
-			return s.hits[k].start
+	best := -1
+	for k := len(s.hits) - 1; k >= s.ctx0; k-- {
+		h := &s.hits[k]
+		if h.end != i {
+			continue
+		}
+		if best < 0 || h.score > s.hits[best].score || h.score == s.hits[best].score && h.start < s.hits[best].start {
+			best = k
 		}
 	}
-	return -1
+	if best < 0 {
+		return -1
+	}
+	return s.hits[best].start
 }
 
 // isWordish is a byte that can be part of a context word (letters, digits, and the

@@ -32,6 +32,9 @@ type StreamMasker struct {
 	// context) followed by what was received and not yet sent.
 	win []byte
 	lb  int
+	// sent are the findings masked in win[:lb], in win offsets: context for the
+	// next scan, where each counts as the one word its masking output is.
+	sent []hit
 }
 
 // NewStreamMasker starts masking one stream for scope.
@@ -76,11 +79,13 @@ func (sm *StreamMasker) emit(ctx context.Context, cut int, final bool) ([]byte, 
 	s := e.getScanner()
 	defer e.putScanner(s)
 	lb := sm.lb
+	s.hits = append(s.hits, sm.sent...)
+	prior := len(s.hits)
 	s.scanFrom(sm.win, restart(sm.win[:lb]))
 	// Keep the hits in the pending text (those before it were sent), in pending
 	// offsets; an entity still growing across the cut is held back whole.
 	hits := s.hits[:0]
-	for _, h := range s.hits {
+	for _, h := range s.hits[prior:] {
 		if h.start < lb {
 			continue
 		}
@@ -106,11 +111,24 @@ func (sm *StreamMasker) emit(ctx context.Context, cut int, final bool) ([]byte, 
 		return nil, err
 	}
 	// Slide the window: keep the last lookbehind bytes of what is now sent, then
-	// the rest of the pending text.
+	// the rest of the pending text, and the findings in what is kept.
+	for _, h := range use {
+		h.start += lb
+		h.end += lb
+		sm.sent = append(sm.sent, h)
+	}
 	sent := lb + cut
 	drop := max(0, sent-lookbehind)
 	sm.win = sm.win[:copy(sm.win, sm.win[drop:])]
 	sm.lb = sent - drop
+	kept := sm.sent[:0]
+	for _, h := range sm.sent {
+		if h.end -= drop; h.end > 0 {
+			h.start = max(0, h.start-drop)
+			kept = append(kept, h)
+		}
+	}
+	sm.sent = kept
 	return out, nil
 }
 
