@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/enforce"
 	"github.com/vigil-gateway/vigil/internal/mcpproxy/pins"
 	"github.com/vigil-gateway/vigil/internal/vigil"
+	"github.com/vigil-gateway/vigil/internal/web"
 )
 
 // recordTimeout bounds ledger writes made after the client may have gone away.
@@ -332,13 +333,20 @@ func (s *session) callTool(cc *clientCall, params object) {
 		return
 	}
 	cc.flight.Store(f)
-	fwd := params
+	fwd, err := s.inputResponses("tools/call", params)
+	if err != nil {
+		s.end(f, enforce.Outcome{Status: web.Status(err), Err: err})
+		if cc.ctx.Err() == nil {
+			s.answerResult(cc, toolError(err))
+		}
+		return
+	}
 	switch {
 	case f.Approval != nil && f.Approval.Args != nil:
-		fwd = clone(params)
+		fwd = clone(fwd)
 		fwd["arguments"] = mustJSON(f.Approval.Args)
 	case payload != nil && !bytes.Equal(f.Payload, payload):
-		fwd = clone(params)
+		fwd = clone(fwd)
 		fwd["arguments"] = f.Payload
 	}
 	// Mcp-Param-* headers mirror the arguments as forwarded, not as the client sent them.

@@ -372,6 +372,35 @@ func TestToolListingFollowsPolicyAndChanges(t *testing.T) {
 	}
 }
 
+// TestInputResponsesAreMasked: in the 2026-07-28 revision a server asks with an
+// input_required result and the client answers on a retry of the call; the answers
+// (inputResponses) reach the server masked and are recorded with their PII counts.
+func TestInputResponsesAreMasked(t *testing.T) {
+	f := newFixture(t, stdioServer("test", nil))
+	var mu sync.Mutex
+	var asked []string
+	cs := f.connectVersion("test", aliceKey, "2026-07-28", &mcp.ClientOptions{
+		ElicitationHandler: func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			mu.Lock()
+			asked = append(asked, r.Params.Message)
+			mu.Unlock()
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"email": "dana@example.com"}}, nil
+		},
+	})
+	if res := call(t, cs, "ask_user_mrtr", nil); res.IsError || resultText(res) != "user chose accept (0 @)" {
+		t.Errorf("ask_user_mrtr = %q, want the user's answer relayed, masked before the server saw it", resultText(res))
+	}
+	mu.Lock()
+	if want := []string{"Where should we write to <EMAIL_ADDRESS>?"}; fmtList(asked) != fmtList(want) {
+		t.Errorf("the client was asked %q, want %q", asked, want)
+	}
+	mu.Unlock()
+	got := f.ledger.find(mcpproxy.EventInputResult, map[string]string{"server": "test"})
+	if len(got) != 1 || got[0].Counts["pii.EMAIL_ADDRESS"] != 1 || got[0].Attrs["status"] != "ok" || strings.Contains(string(got[0].Body), "dana") {
+		t.Errorf("ledger input responses = %+v", got)
+	}
+}
+
 // TestSamplingAndElicitationAreGoverned: requests the server makes of the client
 // during a call pass through Vigil both ways, with a tool call's data treatment: the
 // server's messages reach the client's model (sampling) and user (elicitation)

@@ -1,6 +1,7 @@
 package mcpproxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,9 @@ const (
 	// EventElicitation: a server asked the client's user for input (elicitation/create).
 	EventElicitation       = "mcp.elicitation"
 	EventElicitationResult = "mcp.elicitation.result"
+	// EventInputResult: a 2026-07-28 client's answers to a server's input requests
+	// (params.inputResponses of a retried call or of tasks/update).
+	EventInputResult = "mcp.input.result"
 )
 
 // governedServerRequests are the server-to-client requests Vigil governs, by method:
@@ -151,6 +155,59 @@ func (s *session) serverResult(sc *serverCall, r *jsonrpc.Response) *jsonrpc.Res
 		return refusal(r.ID, codeUnavailable, "Vigil could not record the client's answer in its audit ledger, so it did not send it (fail-closed)")
 	}
 	return &jsonrpc.Response{ID: r.ID, Result: result}
+}
+
+// inputResponses governs the answers a 2026-07-28 client sends back to a server's
+// input requests (params.inputResponses of a retried tools/call, or of
+// tasks/update): what the user or the client's model answered goes to the server,
+// so it is masked like tool arguments, recorded, and blocked or refused as they are.
+// It returns params with the masked answers, or a *vigil.Error for the client.
+func (s *session) inputResponses(method string, params object) (object, error) {
+	raw := params["inputResponses"]
+	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return params, nil
+	}
+	pl := s.g.pipeline
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), recordTimeout)
+	defer cancel()
+	e := s.serverEvent(EventInputResult, method)
+	out := raw
+	if pl.PII != nil {
+		t0 := time.Now()
+		masked, sum, err := pl.PII.MaskJSON(ctx, s.scope(), raw)
+		e.Timings["pii"] = time.Since(t0).Microseconds()
+		for t, n := range sum.Counts {
+			e.Counts["pii."+t] = int64(n)
+		}
+		switch {
+		case errors.Is(err, enforce.ErrBlocked):
+			e.Decision, e.Rules = vigil.Deny, []string{"pii.block"}
+			s.record(ctx, e)
+			return nil, &vigil.Error{Code: vigil.EDENIED, Message: "Vigil blocked the answers to the server's questions: they carry personal data or a secret that this deployment blocks"}
+		case err == nil:
+			out = masked
+		case pl.FailOpen.PII:
+			e.Attrs["pii"] = "failed-open"
+		default:
+			s.g.log.Error("couldn't check a client's input responses for personal data; refusing them (fail-closed)", "server", s.srv.name, "err", err)
+			e.Decision, e.Attrs["note"] = vigil.Deny, "pii check failed"
+			s.record(ctx, e)
+			return nil, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not check the answers to the server's questions for personal data, so it did not send them (fail-closed)"}
+		}
+	}
+	e.Attrs["status"] = "ok"
+	if pl.Bodies != enforce.BodyNone {
+		e.Body = out
+	}
+	if err := s.record(ctx, e); err != nil && !pl.FailOpen.Ledger {
+		return nil, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not record the answers to the server's questions in its audit ledger, so it did not send them (fail-closed)"}
+	}
+	if bytes.Equal(out, raw) {
+		return params, nil
+	}
+	fwd := clone(params)
+	fwd["inputResponses"] = out
+	return fwd, nil
 }
 
 // askingCall is the flight of the governed call a server request was made during:

@@ -416,6 +416,11 @@ func (s *session) taskCall(cc *clientCall, method string, params object) {
 		s.answerError(cc, vigilError(err))
 		return
 	}
+	params, err := s.inputResponses(method, params)
+	if err != nil {
+		s.answerError(cc, vigilError(err))
+		return
+	}
 	timeout := s.srv.request
 	if method == "tasks/result" {
 		timeout = 0 // it blocks until the task is done: as long as the task lives

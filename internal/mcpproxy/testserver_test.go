@@ -138,6 +138,18 @@ func newTestServer() *mcp.Server {
 			}
 			return text("user chose %s (%d @)", res.Action, strings.Count(fmt.Sprint(res.Content), "@")), nil
 		})
+	// The 2026-07-28 way to ask: an input_required result, answered on a retry of
+	// the call with inputResponses.
+	s.AddTool(&mcp.Tool{Name: "ask_user_mrtr", Description: "Asks the client's user with an input_required result", InputSchema: objectSchema, Annotations: readOnly},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if r, ok := req.Params.InputResponses["where"].(*mcp.ElicitResult); ok {
+				return text("user chose %s (%d @)", r.Action, strings.Count(fmt.Sprint(r.Content), "@")), nil
+			}
+			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"where": &mcp.ElicitParams{
+				Message:         "Where should we write to alice.smith@example.com?",
+				RequestedSchema: json.RawMessage(`{"type":"object","properties":{"email":{"type":"string"}}}`),
+			}}}, nil
+		})
 	s.AddTool(&mcp.Tool{Name: "add_tool", Description: "Adds a tool named new_<n> (list_changed)", InputSchema: objectSchema},
 		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			name := "new_" + strconv.Itoa(int(time.Now().UnixNano()%1000))
