@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vigil-gateway/vigil/internal/config"
+	"github.com/vigil-gateway/vigil/internal/fakeprovider"
 	"github.com/vigil-gateway/vigil/internal/policy"
 )
 
@@ -151,5 +153,63 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "vigil.db")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestExampleConfigMasksAndRestores is issue 6's scenario on the shipped example,
+// as the README tour runs it: a support agent's request holding an email and a card
+// number reaches the (fake) provider tokenized, the client reads the values restored,
+// and the example's blocked types are refused before anything leaves.
+func TestExampleConfigMasksAndRestores(t *testing.T) {
+	c, err := config.Load(filepath.Join("..", "..", "examples", "vigil.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := fakeprovider.New(fakeprovider.Options{})
+	fs := httptest.NewServer(fake)
+	t.Cleanup(fs.Close)
+	for i := range c.Providers {
+		c.Providers[i].BaseURL = fs.URL + "/v1" // the example's 127.0.0.1:8787, on a free port
+	}
+	c.DataDir = filepath.Join(t.TempDir(), "data")
+	m, _ := runMain(t, c)
+	base := m.URL()
+	st, agent := call(t, "POST", base+"/api/agents", adminToken, map[string]any{"name": "support-bot", "system": "customer-support"})
+	if st != 201 {
+		t.Fatalf("create agent = %d %v", st, agent)
+	}
+	key, _ := agent["api_key"].(string)
+
+	const email, card = "jane.doe@example.org", "4111 1111 1111 1111"
+	chat := func(content string) (int, map[string]any) {
+		t.Helper()
+		return call(t, "POST", base+"/v1/chat/completions", key, map[string]any{
+			"model": "fake-gpt", "messages": []map[string]string{{"role": "user", "content": content}}})
+	}
+	st, resp := chat("Email " + email + " about card " + card)
+	if st != 200 {
+		t.Fatalf("chat with an email and a card = %d %v", st, resp)
+	}
+	answer := resp["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"].(string)
+	if !strings.Contains(answer, email) || !strings.Contains(answer, card) {
+		t.Errorf("the client read %q; want the email and the card restored", answer)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("the provider got %d requests, want 1", len(reqs))
+	}
+	sent := string(reqs[0].Body)
+	if strings.Contains(sent, email) || strings.Contains(sent, "4111") || !strings.Contains(sent, "<EMAIL_ADDRESS_") || !strings.Contains(sent, "<CREDIT_CARD_") {
+		t.Errorf("the provider saw %s; want the email and the card tokenized", sent)
+	}
+
+	// The example blocks social security numbers and secrets: refused, never sent.
+	for _, content := range []string{"my SSN is 536-22-1234", "use key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"} {
+		if st, resp := chat(content); st != 403 {
+			t.Errorf("chat %q = %d %v, want 403", content, st, resp)
+		}
+	}
+	if n := len(fake.Requests()); n != 1 {
+		t.Errorf("the provider got %d requests after the blocked ones, want still 1", n)
 	}
 }

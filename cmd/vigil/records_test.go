@@ -116,3 +116,31 @@ func TestRecordsOnPostgres(t *testing.T) {
 		t.Errorf("records soa on PostgreSQL: %d %q", code, out)
 	}
 }
+
+// TestFreshServeOpensNoIncident: a brand-new install has no AI policy recorded, so
+// ai_policy_review fails, but the setup grace keeps it from opening an incident (and
+// logging one) on the very first start.
+func TestFreshServeOpensNoIncident(t *testing.T) {
+	m, env := runMain(t, nil)
+	base := m.URL()
+	st, body := call(t, "POST", base+"/api/aims/health/run", adminToken, nil)
+	if st != 200 {
+		t.Fatalf("health run = %d %v", st, body)
+	}
+	for _, c := range body["checks"].([]any) {
+		c := c.(map[string]any)
+		if c["check"] == "ai_policy_review" && (c["pass"] == true || !strings.Contains(c["detail"].(string), "setup grace")) {
+			t.Errorf("fresh ai_policy_review = %v; want a failure that says no incident opens yet", c)
+		}
+	}
+	st, body = call(t, "GET", base+"/api/aims/incidents", adminToken, nil)
+	if st != 200 {
+		t.Fatalf("incidents = %d %v", st, body)
+	}
+	if incs, _ := body["incidents"].([]any); len(incs) != 0 {
+		t.Errorf("a fresh install has %d incidents: %v", len(incs), incs)
+	}
+	if strings.Contains(env.stderr.String(), "incident opened") {
+		t.Errorf("a fresh install logged an incident:\n%s", env.stderr.String())
+	}
+}

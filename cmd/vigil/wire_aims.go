@@ -45,6 +45,7 @@ func aimsOptions(c config.AIMSConfig) aims.Options {
 			KillSwitch:           config.On(c.AutoIncidents.KillSwitch),
 			DeniedBurstThreshold: c.AutoIncidents.DeniedBurstThreshold,
 			DeniedBurstWindow:    c.AutoIncidents.DeniedBurstWindow,
+			SetupGrace:           c.AutoIncidents.SetupGrace,
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/oversight"
 	"github.com/vigil-gateway/vigil/internal/vigil"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -95,13 +96,24 @@ type Activity struct {
 	// Decisions counts policy decisions by effect; Rules counts rule matches.
 	Decisions map[string]int64 `json:"decisions"`
 	Rules     map[string]int64 `json:"rules"`
-	// Approvals: requested, decided by a person, and timed out.
+	// Approvals: requested, votes cast by people, and expired with no decision
+	// (oversight's approval.expired, or an approval.decided by a system actor).
 	ApprovalsRequested int64 `json:"approvals_requested"`
 	ApprovalsDecided   int64 `json:"approvals_decided"`
 	ApprovalsTimedOut  int64 `json:"approvals_timed_out"`
-	// ApprovalsLate are approvals decided (or still pending) past the SLA.
-	ApprovalsLate      []string      `json:"approvals_late,omitempty"`
+	// ApprovalsLate are approvals requested in the period that a person decided, or
+	// the caller cancelled, after the SLA; ApprovalsOverdue those still pending at To
+	// after waiting longer than the SLA. Expired approvals are in neither: they were
+	// never answered (ApprovalsTimedOut).
+	ApprovalsLate    []string `json:"approvals_late,omitempty"`
+	ApprovalsOverdue []string `json:"approvals_overdue,omitempty"`
+	// ApprovalsPending are approvals requested in the period still waiting at To.
+	ApprovalsPending int64 `json:"approvals_pending"`
+	// ApprovalMaxLatency is the longest a person took to decide an approval;
+	// ApprovalMaxWait the longest any approval waited for one — decided, expired,
+	// cancelled or still pending.
 	ApprovalMaxLatency time.Duration `json:"approval_max_latency_ns"`
+	ApprovalMaxWait    time.Duration `json:"approval_max_wait_ns"`
 	// PII counts findings by entity type (from the counts of every event).
 	PII               map[string]int64   `json:"pii"`
 	PolicyActivations []PolicyActivation `json:"policy_activations,omitempty"`
@@ -158,7 +170,9 @@ func approvalID(env ledger.Envelope) string {
 
 // ScanActivity reads the ledger's entries stamped within [from, to) and counts what
 // they show. sla is the approval SLA: approvals requested in the period and decided
-// after it, or still pending past it at to, are listed as late.
+// (or cancelled) after it are listed as late, those still pending past it at to as
+// overdue. An approval is decided by the vote that settles it (with N-of-M, the Nth
+// approval or a denial), and stops waiting when it expires or is cancelled.
 func ScanActivity(ctx context.Context, r LedgerReader, from, to time.Time, sla time.Duration) (*Activity, error) {
 	a := &Activity{From: from, To: to, ByType: map[string]int64{}, Decisions: map[string]int64{}, Rules: map[string]int64{},
 		PII: map[string]int64{}, RecordChanges: map[string]int64{}}
@@ -171,7 +185,9 @@ func ScanActivity(ctx context.Context, r LedgerReader, from, to time.Time, sla t
 		return nil, err
 	}
 	requested := map[string]time.Time{}
-	decided := map[string]time.Time{}
+	decided := map[string]time.Time{}   // settled by a person
+	expired := map[string]time.Time{}   // no decision in time
+	cancelled := map[string]time.Time{} // withdrawn by the caller
 	approvers := map[string]bool{}
 	err = scan(ctx, r, start, size, func(index int64, env ledger.Envelope) error {
 		at, _ := time.Parse(time.RFC3339Nano, env.Time)
@@ -197,11 +213,20 @@ func ScanActivity(ctx context.Context, r LedgerReader, from, to time.Time, sla t
 		case vigil.EventApprovalDecision:
 			if strings.HasPrefix(env.Actor, "system") || env.Attrs["decision"] == "timeout" || env.Attrs["outcome"] == "timeout" {
 				a.ApprovalsTimedOut++
+				expired[approvalID(env)] = at
 			} else {
 				a.ApprovalsDecided++
 				approvers[env.Actor] = true
-				decided[approvalID(env)] = at
+				// A vote that leaves an N-of-M request pending does not answer it.
+				if env.Attrs["status"] != "pending" {
+					decided[approvalID(env)] = at
+				}
 			}
+		case oversight.EventApprovalExpired:
+			a.ApprovalsTimedOut++
+			expired[approvalID(env)] = at
+		case oversight.EventApprovalCancelled:
+			cancelled[approvalID(env)] = at
 		case vigil.EventPolicyActivated:
 			a.PolicyActivations = append(a.PolicyActivations, PolicyActivation{Hash: activatedVersion(env), At: at, Index: index, Actor: env.Actor})
 		case vigil.EventAgentSuspended:
@@ -217,17 +242,36 @@ func ScanActivity(ctx context.Context, r LedgerReader, from, to time.Time, sla t
 		return nil, err
 	}
 	for id, at := range requested {
-		d, ok := decided[id]
-		wait := to.Sub(at)
-		if ok {
-			wait = d.Sub(at)
-			a.ApprovalMaxLatency = max(a.ApprovalMaxLatency, wait)
+		if end, ok := expired[id]; ok {
+			a.ApprovalMaxWait = max(a.ApprovalMaxWait, end.Sub(at))
+			continue
 		}
+		if d, ok := decided[id]; ok {
+			wait := d.Sub(at)
+			a.ApprovalMaxLatency = max(a.ApprovalMaxLatency, wait)
+			a.ApprovalMaxWait = max(a.ApprovalMaxWait, wait)
+			if wait > sla {
+				a.ApprovalsLate = append(a.ApprovalsLate, id)
+			}
+			continue
+		}
+		if c, ok := cancelled[id]; ok {
+			wait := c.Sub(at)
+			a.ApprovalMaxWait = max(a.ApprovalMaxWait, wait)
+			if wait > sla {
+				a.ApprovalsLate = append(a.ApprovalsLate, id)
+			}
+			continue
+		}
+		wait := to.Sub(at)
+		a.ApprovalsPending++
+		a.ApprovalMaxWait = max(a.ApprovalMaxWait, wait)
 		if wait > sla {
-			a.ApprovalsLate = append(a.ApprovalsLate, id)
+			a.ApprovalsOverdue = append(a.ApprovalsOverdue, id)
 		}
 	}
 	sort.Strings(a.ApprovalsLate)
+	sort.Strings(a.ApprovalsOverdue)
 	for p := range approvers {
 		a.Approvers = append(a.Approvers, p)
 	}

@@ -116,7 +116,9 @@ type Health struct {
 }
 
 // Evaluate runs every check once, stores the results and, for failing checks, raises
-// the health-check signal (one open incident per check).
+// the health-check signal (one open incident per check) — at once for a check that
+// passed before, and for one that never passed only after Options.Auto.SetupGrace
+// from the first evaluation (its detail says until when).
 func (h *Health) Evaluate(ctx context.Context) ([]HealthResult, error) {
 	s := h.Service
 	now := s.now()
@@ -170,19 +172,26 @@ func (h *Health) Evaluate(ctx context.Context) ([]HealthResult, error) {
 		add(CheckPolicyLive, false, "no policy has been activated (no policy.activated event in the ledger)")
 	}
 
-	// Approvals within SLA.
+	// Approvals within SLA: an expiry is no answer (the default deny kept the call
+	// safe, but no person oversaw it), so every expiry fails the check, as do
+	// decisions after the SLA and requests still pending past it.
 	window := max(7*24*time.Hour, 2*o.ApprovalSLA)
 	act, err := ScanActivity(ctx, h.Ledger, now.Add(-window), now.Add(time.Second), o.ApprovalSLA)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case len(act.ApprovalsLate) > 0 || act.ApprovalsTimedOut > 0:
-		add(CheckApprovalSLA, false, "%d of %d approvals in the last %s waited longer than %s or timed out without a human decision (%d timed out)",
-			len(act.ApprovalsLate)+int(act.ApprovalsTimedOut), act.ApprovalsRequested, window, o.ApprovalSLA, act.ApprovalsTimedOut)
+	switch unanswered := int(act.ApprovalsTimedOut) + len(act.ApprovalsLate) + len(act.ApprovalsOverdue); {
+	case unanswered > 0:
+		add(CheckApprovalSLA, false, "%d of %d approvals in the last %s were not answered by a person within %s: %d expired with no decision, %d decided or cancelled late, %d still pending past the SLA (longest wait %s)",
+			unanswered, act.ApprovalsRequested, window, o.ApprovalSLA, act.ApprovalsTimedOut, len(act.ApprovalsLate), len(act.ApprovalsOverdue), act.ApprovalMaxWait.Round(time.Second))
+	case act.ApprovalsRequested == 0:
+		add(CheckApprovalSLA, true, "no approvals requested in the last %s", window)
+	case act.ApprovalsPending > 0:
+		add(CheckApprovalSLA, true, "%d approvals requested in the last %s: those decided were answered by a person within %s, %d still pending within it (longest wait %s)",
+			act.ApprovalsRequested, window, o.ApprovalSLA, act.ApprovalsPending, act.ApprovalMaxWait.Round(time.Second))
 	default:
 		add(CheckApprovalSLA, true, "%d approvals requested in the last %s, all answered by a person within %s (longest wait %s)",
-			act.ApprovalsRequested, window, o.ApprovalSLA, act.ApprovalMaxLatency.Round(time.Second))
+			act.ApprovalsRequested, window, o.ApprovalSLA, act.ApprovalMaxWait.Round(time.Second))
 	}
 
 	// PII masking on every route.
@@ -237,14 +246,44 @@ func (h *Health) Evaluate(ctx context.Context) ([]HealthResult, error) {
 	}
 	add(CheckHighRiskAssessed, pass, "%s", detail)
 
+	// A failing check opens an incident if it passed before (a control stopped
+	// working) or the setup grace is over (a control never put in place).
+	st, err := s.healthState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.First.IsZero() {
+		st.First = now
+	}
+	graceEnds := st.First.Add(o.Auto.SetupGrace)
+	raise := make([]bool, len(out))
+	for i := range out {
+		r := &out[i]
+		_, passed := st.Passed[r.Check]
+		switch {
+		case r.Pass:
+			st.Passed[r.Check] = now
+		case passed || !now.Before(graceEnds):
+			raise[i] = true
+		case s.enabled(SignalHealthCheck):
+			r.Detail += fmt.Sprintf(" [never passed yet: no incident is opened for it before %s, the end of the setup grace]", graceEnds.Format(time.RFC3339))
+		}
+	}
+
 	if err := s.Store.AppendHealth(ctx, out); err != nil {
 		return nil, fmt.Errorf("couldn't store health results: %w", err)
 	}
-	for _, r := range out {
+	if err := s.putHealthState(ctx, st); err != nil {
+		return nil, err
+	}
+	for i, r := range out {
 		if r.Pass {
 			if err := s.resolveSignal(ctx, SignalHealthCheck+":"+r.Check, r.At); err != nil {
 				return out, err
 			}
+			continue
+		}
+		if !raise[i] {
 			continue
 		}
 		if _, _, err := s.Raise(ctx, Signal{Kind: SignalHealthCheck, Key: SignalHealthCheck + ":" + r.Check, Severity: "medium",
@@ -253,6 +292,38 @@ func (h *Health) Evaluate(ctx context.Context) ([]HealthResult, error) {
 		}
 	}
 	return out, nil
+}
+
+// healthState is what incident automation remembers of the checks: when they were
+// first evaluated, and when each last passed.
+type healthState struct {
+	First  time.Time            `json:"first"`
+	Passed map[string]time.Time `json:"passed"`
+}
+
+const healthStateID = "health"
+
+func (s *Service) healthState(ctx context.Context) (healthState, error) {
+	st := healthState{Passed: map[string]time.Time{}}
+	rec, err := s.Store.Record(ctx, kindState, healthStateID)
+	switch {
+	case errors.Is(err, vigil.ErrNotFound):
+		return st, nil
+	case err != nil:
+		return st, err
+	}
+	if err := json.Unmarshal(rec.Data, &st); err != nil {
+		return st, fmt.Errorf("couldn't decode health state: %w", err)
+	}
+	if st.Passed == nil {
+		st.Passed = map[string]time.Time{}
+	}
+	return st, nil
+}
+
+func (s *Service) putHealthState(ctx context.Context, st healthState) error {
+	data, _ := json.Marshal(st)
+	return s.Store.PutRecord(ctx, StoredRecord{Kind: kindState, ID: healthStateID, Data: data, UpdatedAt: s.now(), UpdatedBy: aimsActor.String()})
 }
 
 func (h *Health) agentsThroughVigil(ctx context.Context, now time.Time) (bool, string, error) {
@@ -282,7 +353,11 @@ func (h *Health) agentsThroughVigil(ctx context.Context, now time.Time) (bool, s
 			}
 		}
 		for _, f := range e.Flags {
-			flagged = append(flagged, fmt.Sprintf("%s: %s", e.System.Name, f.Detail))
+			who := e.System.Name
+			if f.Agent != "" {
+				who += "/" + f.Agent
+			}
+			flagged = append(flagged, fmt.Sprintf("%s: %s", who, f.Detail))
 		}
 	}
 	for _, f := range orphans {

@@ -64,6 +64,13 @@ type AutoIncidents struct {
 	// DeniedBurstWindow make a burst.
 	DeniedBurstThreshold int
 	DeniedBurstWindow    time.Duration
+	// SetupGrace is how long after the first health evaluation a check that has
+	// never passed may fail without opening an incident: a fresh install has no AI
+	// policy, risk or impact records yet, and a control never in place is a gap the
+	// check shows, not an event. A check that passed before opens an incident as soon
+	// as it fails, grace or not. Zero (the default here) gives no grace; vigil serve's
+	// configuration (aims.auto_incidents.setup_grace) defaults to 7 days.
+	SetupGrace time.Duration
 }
 
 // Options tune the Service. The zero value gets the defaults.

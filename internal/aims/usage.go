@@ -157,14 +157,33 @@ func (s *Service) Inventory(ctx context.Context) ([]InventoryEntry, []Flag, erro
 			e.Agents = append(e.Agents, a)
 		}
 	}
+	// flag adds a finding, or adds u to the same finding from another aggregate: use
+	// is aggregated per agent, provider, model, server and tool, so one finding (a
+	// system with no record) is usually seen in several aggregates.
 	flag := func(e *InventoryEntry, kind, detail string, u UsageAggregate) {
 		f := Flag{Kind: kind, Agent: agentName[u.AgentID], Detail: detail, FirstSeen: u.FirstSeen, LastSeen: u.LastSeen, Count: u.Count}
-		if e == nil {
-			orphan = append(orphan, f)
+		if kind == FlagUnclassified {
+			f.Agent = "" // the system lacks the record, whichever agent called
+		}
+		list := &orphan
+		if e != nil {
+			f.System, list = e.System.Name, &e.Flags
+		}
+		i := slices.IndexFunc(*list, func(x Flag) bool {
+			return x.Kind == f.Kind && x.System == f.System && x.Agent == f.Agent && x.Detail == f.Detail
+		})
+		if i < 0 {
+			*list = append(*list, f)
 			return
 		}
-		f.System = e.System.Name
-		e.Flags = append(e.Flags, f)
+		x := &(*list)[i]
+		x.Count += f.Count
+		if f.FirstSeen.Before(x.FirstSeen) {
+			x.FirstSeen = f.FirstSeen
+		}
+		if f.LastSeen.After(x.LastSeen) {
+			x.LastSeen = f.LastSeen
+		}
 	}
 	seen := func(e *InventoryEntry, kind, name string, ok bool, u UsageAggregate) {
 		list := e.Seen[kind]

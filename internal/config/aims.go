@@ -60,6 +60,11 @@ type AutoIncidentConfig struct {
 	PIIInAnswer *bool `yaml:"pii_in_answer"`
 	// KillSwitch opens one when an agent or system is suspended. Default true.
 	KillSwitch *bool `yaml:"kill_switch"`
+	// SetupGrace is how long after the first health evaluation a check that has
+	// never passed fails without opening an incident, so a fresh install (no AI policy
+	// recorded yet) does not start with open incidents. A check that passed before
+	// opens one as soon as it fails. Default 168h (7 days).
+	SetupGrace time.Duration `yaml:"setup_grace"`
 }
 
 // On reports whether a switch is on (nil means the default, on).
@@ -80,6 +85,7 @@ func (c *AIMSConfig) applyDefaults() {
 	def(&c.Art73.Widespread, 2*24*time.Hour)
 	def(&c.Art73.Death, 10*24*time.Hour)
 	def(&c.AutoIncidents.DeniedBurstWindow, 10*time.Minute)
+	def(&c.AutoIncidents.SetupGrace, 7*24*time.Hour)
 	if c.RiskScale == 0 {
 		c.RiskScale = 5
 	}
@@ -124,5 +130,8 @@ func (c *AIMSConfig) validate(errs *FieldErrors) {
 	}
 	if c.AutoIncidents.DeniedBurstWindow < time.Second {
 		errs.add("aims.auto_incidents.denied_burst_window", "must be at least 1s")
+	}
+	if c.AutoIncidents.SetupGrace < 0 {
+		errs.add("aims.auto_incidents.setup_grace", "must not be negative")
 	}
 }

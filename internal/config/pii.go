@@ -17,7 +17,7 @@ import (
 //	  mode: tokenize
 //	  entities:
 //	    IP_ADDRESS: {enabled: false}
-//	    CREDIT_CARD: {operator: block}
+//	    US_SSN: {operator: block}
 //	  allow:
 //	    values: [support@example.com]
 //	  custom:

@@ -51,7 +51,12 @@
 //	          readOnlyHint, destructiveHint, idempotentHint, openWorldHint)
 //	args      map(string, dyn): the call's arguments or request parameters (masked)
 //	resource  vigil.Resource: uri (resource reads), name (prompt gets)
-//	pii       vigil.PII: types (list(string)), counts (map(string, int)), total (int)
+//	pii       vigil.PII: types (list(string)), counts (map(string, int)), total (int):
+//	          what the masker found in the payload. Masking runs first and replaces
+//	          every finding (a block operator refuses the call before policy), so
+//	          this says what was found, not what is left: nothing found is left.
+//	          pii is empty when nothing is scanned (pii.mode off, or masking failed
+//	          and fail_open lets the call through unmasked).
 //	usage     vigil.Usage: calls, tool_calls, tokens (vigil.Window: minute, hour, day,
 //	          int) and cost (vigil.CostWindow, double) for the agent, and the same for
 //	          its system under usage.system; counts before this action
