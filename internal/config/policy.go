@@ -30,9 +30,11 @@ type PolicyOptions struct {
 	Shadow string `yaml:"shadow"`
 
 	// WatchInterval is how often the policy file is checked for changes; a changed
-	// file that compiles becomes the live policy (and is recorded in the ledger), one
-	// that does not is reported and ignored. Default 2s; at least 100ms; a negative
-	// value turns watching off (then POST /api/policy is the only way to reload).
+	// file is acted on once it has stayed the same for one interval (so a file caught
+	// half-written is never activated): if it compiles it becomes the live policy (and
+	// is recorded in the ledger), if not it is reported and ignored. Default 2s; at
+	// least 100ms; a negative value turns watching off (then POST /api/policy is the
+	// only way to reload).
 	WatchInterval time.Duration `yaml:"watch_interval"`
 
 	// UsageFlushInterval is how often each replica writes its usage counts (calls,

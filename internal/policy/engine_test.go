@@ -255,7 +255,14 @@ func TestWatchActivatesChangesAndReportsBrokenOnes(t *testing.T) {
 	write := func(s string) {
 		t.Helper()
 		// A different size guarantees the change is seen even where mtimes are coarse.
-		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		// Written whole (rename), as this test is not about half-written files
+		// (TestWatchWaitsForAFileToSettle is): a busy machine may pause a plain
+		// write between truncating and writing for longer than a 5 ms poll.
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -30,7 +30,10 @@ type WatchOptions struct {
 // Watch polls the policy file and activates it whenever its content changes and
 // compiles, until ctx is done; it then returns nil. A change is noticed by the file's
 // modification time or size, then confirmed by its hash, so touching a file does
-// nothing. Run it in its own goroutine.
+// nothing; and it is acted on only once the content has stayed the same for one
+// interval, so a file caught half-written (an editor or os.WriteFile truncates, then
+// writes) is neither activated — a truncated policy may compile, and allow more —
+// nor reported as broken. Run it in its own goroutine.
 func (e *Engine) Watch(ctx context.Context, o WatchOptions) error {
 	if o.Interval <= 0 {
 		o.Interval = DefaultWatchInterval
@@ -62,6 +65,7 @@ type watcher struct {
 	mtime   time.Time
 	size    int64
 	seen    string // version of the content last acted on
+	pending string // version of changed content waiting to be seen unchanged once more
 	lastErr string // the last error reported, so a lasting problem is reported once
 }
 
@@ -81,7 +85,7 @@ func (w *watcher) poll(ctx context.Context) {
 		w.fail(fmt.Errorf("couldn't read policy; keeping the live one: %w", err))
 		return
 	}
-	if fi.ModTime().Equal(w.mtime) && fi.Size() == w.size {
+	if fi.ModTime().Equal(w.mtime) && fi.Size() == w.size && w.pending == "" {
 		return
 	}
 	b, err := os.ReadFile(w.o.Path)
@@ -92,8 +96,14 @@ func (w *watcher) poll(ctx context.Context) {
 	w.mtime, w.size = fi.ModTime(), fi.Size()
 	v := Version(b)
 	if v == w.seen {
+		w.pending = ""
 		return
 	}
+	if v != w.pending {
+		w.pending = v // changed: act when the next poll finds the same content
+		return
+	}
+	w.pending = ""
 	w.seen = v
 	if live := w.e.Policy(); live != nil && live.version == v {
 		return
@@ -104,7 +114,7 @@ func (w *watcher) poll(ctx context.Context) {
 		return
 	}
 	if err := w.e.Activate(ctx, p, w.o.By); err != nil {
-		// Try again on the next poll: recording may work then.
+		// Try again on the next polls: recording may work then.
 		w.seen, w.size = "", -1
 		w.fail(err)
 		return
