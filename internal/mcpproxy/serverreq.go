@@ -101,7 +101,6 @@ func (s *session) serverRequest(m *jsonrpc.Request, p *pending, sc *serverCall) 
 // returns what to forward: the masked answer, or an error when the answer is
 // blocked or could not be checked or recorded (fail-closed).
 func (s *session) serverResult(sc *serverCall, r *jsonrpc.Response) *jsonrpc.Response {
-	pl := s.g.pipeline
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), recordTimeout)
 	defer cancel()
 	e := s.serverEvent(sc.kind+".result", sc.method)
@@ -123,10 +122,24 @@ func (s *session) serverResult(sc *serverCall, r *jsonrpc.Response) *jsonrpc.Res
 	if head.Model != "" {
 		e.Attrs["model"] = head.Model
 	}
-	result := r.Result
-	if pl.PII != nil && len(result) > 0 {
+	result, verr := s.maskAnswer(ctx, &e, r.Result)
+	if verr != nil {
+		return refusal(r.ID, jsonrpcCode(verr.Code), verr.Message)
+	}
+	return &jsonrpc.Response{ID: r.ID, Result: result}
+}
+
+// maskAnswer masks and records what a client sends a server in answer to its
+// questions (sampling, elicitation, inputResponses), with e's PII counts and
+// timings: like tool arguments, blocked or refused when it can't be checked or
+// recorded (fail-closed). It returns what to send, or why nothing may be (already
+// recorded).
+func (s *session) maskAnswer(ctx context.Context, e *vigil.Event, doc []byte) ([]byte, *vigil.Error) {
+	pl := s.g.pipeline
+	out := doc
+	if pl.PII != nil && len(doc) > 0 {
 		t0 := time.Now()
-		out, sum, err := pl.PII.MaskJSON(ctx, s.scope(), result)
+		masked, sum, err := pl.PII.MaskJSON(ctx, s.scope(), doc)
 		e.Timings["pii"] = time.Since(t0).Microseconds()
 		for t, n := range sum.Counts {
 			e.Counts["pii."+t] = int64(n)
@@ -134,27 +147,27 @@ func (s *session) serverResult(sc *serverCall, r *jsonrpc.Response) *jsonrpc.Res
 		switch {
 		case errors.Is(err, enforce.ErrBlocked):
 			e.Decision, e.Rules = vigil.Deny, []string{"pii.block"}
-			s.record(ctx, e)
-			return refusal(r.ID, codeDenied, "Vigil blocked the client's answer: it carries personal data or a secret that this deployment blocks")
+			s.record(ctx, *e)
+			return nil, &vigil.Error{Code: vigil.EDENIED, Message: "Vigil blocked the client's answer: it carries personal data or a secret that this deployment blocks"}
 		case err == nil:
-			result = out
+			out = masked
 		case pl.FailOpen.PII:
 			e.Attrs["pii"] = "failed-open"
 		default:
 			s.g.log.Error("couldn't check a client's answer for personal data; refusing it (fail-closed)", "server", s.srv.name, "err", err)
 			e.Decision, e.Attrs["note"] = vigil.Deny, "pii check failed"
-			s.record(ctx, e)
-			return refusal(r.ID, codeUnavailable, "Vigil could not check the client's answer for personal data, so it did not send it (fail-closed)")
+			s.record(ctx, *e)
+			return nil, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not check the client's answer for personal data, so it did not send it (fail-closed)"}
 		}
 	}
 	e.Attrs["status"] = "ok"
 	if pl.Bodies != enforce.BodyNone {
-		e.Body = result
+		e.Body = out
 	}
-	if err := s.record(ctx, e); err != nil && !pl.FailOpen.Ledger {
-		return refusal(r.ID, codeUnavailable, "Vigil could not record the client's answer in its audit ledger, so it did not send it (fail-closed)")
+	if err := s.record(ctx, *e); err != nil && !pl.FailOpen.Ledger {
+		return nil, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not record the client's answer in its audit ledger, so it did not send it (fail-closed)"}
 	}
-	return &jsonrpc.Response{ID: r.ID, Result: result}
+	return out, nil
 }
 
 // inputResponses governs the answers a 2026-07-28 client sends back to a server's
@@ -167,40 +180,12 @@ func (s *session) inputResponses(method string, params object) (object, error) {
 	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return params, nil
 	}
-	pl := s.g.pipeline
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), recordTimeout)
 	defer cancel()
 	e := s.serverEvent(EventInputResult, method)
-	out := raw
-	if pl.PII != nil {
-		t0 := time.Now()
-		masked, sum, err := pl.PII.MaskJSON(ctx, s.scope(), raw)
-		e.Timings["pii"] = time.Since(t0).Microseconds()
-		for t, n := range sum.Counts {
-			e.Counts["pii."+t] = int64(n)
-		}
-		switch {
-		case errors.Is(err, enforce.ErrBlocked):
-			e.Decision, e.Rules = vigil.Deny, []string{"pii.block"}
-			s.record(ctx, e)
-			return nil, &vigil.Error{Code: vigil.EDENIED, Message: "Vigil blocked the answers to the server's questions: they carry personal data or a secret that this deployment blocks"}
-		case err == nil:
-			out = masked
-		case pl.FailOpen.PII:
-			e.Attrs["pii"] = "failed-open"
-		default:
-			s.g.log.Error("couldn't check a client's input responses for personal data; refusing them (fail-closed)", "server", s.srv.name, "err", err)
-			e.Decision, e.Attrs["note"] = vigil.Deny, "pii check failed"
-			s.record(ctx, e)
-			return nil, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not check the answers to the server's questions for personal data, so it did not send them (fail-closed)"}
-		}
-	}
-	e.Attrs["status"] = "ok"
-	if pl.Bodies != enforce.BodyNone {
-		e.Body = out
-	}
-	if err := s.record(ctx, e); err != nil && !pl.FailOpen.Ledger {
-		return nil, &vigil.Error{Code: vigil.EUNAVAILABLE, Message: "Vigil could not record the answers to the server's questions in its audit ledger, so it did not send them (fail-closed)"}
+	out, verr := s.maskAnswer(ctx, &e, raw)
+	if verr != nil {
+		return nil, verr
 	}
 	if bytes.Equal(out, raw) {
 		return params, nil
