@@ -95,24 +95,40 @@ func (db *DB) checkSchema(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("couldn't read the migrations table: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	todo, err := pending(applied)
 	if err != nil {
 		return err
 	}
+	if len(todo) > 0 {
+		return fmt.Errorf("database was written by an older Vigil (%d migrations not applied); opened read-only it is not migrated: run vigil serve once to migrate it, or use the version that wrote it", len(todo))
+	}
+	return nil
+}
+
+// pending returns the embedded migrations not in applied, in order. A migration in
+// applied that this version doesn't have means a newer Vigil wrote the database.
+func pending(applied []string) ([]string, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
 	known := map[string]bool{}
 	for _, n := range names {
 		known[path.Base(n)] = true
 	}
 	for _, n := range applied {
 		if !known[n] {
-			return fmt.Errorf("database has migration %q that this Vigil doesn't know: use the version that wrote it", n)
+			return nil, fmt.Errorf("database has migration %q that this Vigil doesn't know: it was written by a newer version", n)
 		}
-		delete(known, n)
 	}
-	if len(known) > 0 {
-		return fmt.Errorf("database was written by an older Vigil (%d migrations not applied); opened read-only it is not migrated: run vigil serve once to migrate it, or use the version that wrote it", len(known))
+	var todo []string
+	for _, n := range names {
+		if !slices.Contains(applied, path.Base(n)) {
+			todo = append(todo, n)
+		}
 	}
-	return nil
+	return todo, nil
 }
 
 // Close closes the pool, waiting for connections in use to be released.
@@ -134,11 +150,6 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 func (db *DB) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	slices.Sort(names)
 	return db.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return fmt.Errorf("couldn't take the migration lock: %w", err)
@@ -155,20 +166,12 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("couldn't read migrations table: %w", err)
 		}
-		known := map[string]bool{}
-		for _, n := range names {
-			known[path.Base(n)] = true
+		todo, err := pending(applied)
+		if err != nil {
+			return fmt.Errorf("%w; refusing to start", err)
 		}
-		for _, n := range applied {
-			if !known[n] {
-				return fmt.Errorf("database has migration %q that this Vigil doesn't know: it was used by a newer version; refusing to start", n)
-			}
-		}
-		for _, n := range names {
+		for _, n := range todo {
 			name := path.Base(n)
-			if slices.Contains(applied, name) {
-				continue
-			}
 			body, err := migrations.ReadFile(n)
 			if err != nil {
 				return err

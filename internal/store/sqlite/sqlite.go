@@ -154,41 +154,16 @@ func (db *DB) migrate(ctx context.Context) error {
 		name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("couldn't create migrations table: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	applied, err := db.applied(ctx, db.write)
 	if err != nil {
 		return err
 	}
-	slices.Sort(names)
-	applied := map[string]bool{}
-	rows, err := db.write.QueryContext(ctx, `SELECT name FROM schema_migrations`)
+	todo, err := pending(db.path, applied)
 	if err != nil {
-		return fmt.Errorf("couldn't read migrations table: %w", err)
+		return fmt.Errorf("%w; refusing to start", err)
 	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
-		}
-		applied[n] = true
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	known := map[string]bool{}
-	for _, n := range names {
-		known[path.Base(n)] = true
-	}
-	for n := range applied {
-		if !known[n] {
-			return fmt.Errorf("database %s has migration %q that this Vigil doesn't know: it was used by a newer version; refusing to start", db.path, n)
-		}
-	}
-	for _, n := range names {
+	for _, n := range todo {
 		name := path.Base(n)
-		if applied[name] {
-			continue
-		}
 		body, err := migrations.ReadFile(n)
 		if err != nil {
 			return err
@@ -208,45 +183,62 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // checkSchema refuses a database whose migrations are not exactly this version's.
 func (db *DB) checkSchema(ctx context.Context) error {
-	rows, err := db.read.QueryContext(ctx, `SELECT name FROM schema_migrations`)
+	applied, err := db.applied(ctx, db.read)
 	if err != nil {
-		return fmt.Errorf("%s is not a Vigil database (no migrations table): %w", db.path, err)
+		return fmt.Errorf("%s is not a Vigil database: %w", db.path, err)
 	}
+	todo, err := pending(db.path, applied)
+	if err != nil {
+		return err
+	}
+	if len(todo) > 0 {
+		return fmt.Errorf("database %s was written by an older Vigil (%d migrations not applied): %w", db.path, len(todo), ErrOlderSchema)
+	}
+	return nil
+}
+
+// applied lists the migrations recorded in the database.
+func (db *DB) applied(ctx context.Context, pool *sql.DB) ([]string, error) {
+	rows, err := pool.QueryContext(ctx, `SELECT name FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read migrations table: %w", err)
+	}
+	defer rows.Close()
 	var applied []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
+			return nil, err
 		}
 		applied = append(applied, n)
 	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	return schemaMatches(db.path, applied)
+	return applied, rows.Err()
 }
 
-// schemaMatches compares the applied migrations with this version's.
-func schemaMatches(where string, applied []string) error {
+// pending returns the embedded migrations not in applied, in order. A migration in
+// applied that this version doesn't have means a newer Vigil wrote the database.
+func pending(where string, applied []string) ([]string, error) {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	slices.Sort(names)
 	known := map[string]bool{}
 	for _, n := range names {
 		known[path.Base(n)] = true
 	}
 	for _, n := range applied {
 		if !known[n] {
-			return fmt.Errorf("database %s has migration %q that this Vigil doesn't know: use the version that wrote it", where, n)
+			return nil, fmt.Errorf("database %s has migration %q that this Vigil doesn't know: it was written by a newer version", where, n)
 		}
-		delete(known, n)
 	}
-	if len(known) > 0 {
-		return fmt.Errorf("database %s was written by an older Vigil (%d migrations not applied): %w", where, len(known), ErrOlderSchema)
+	var todo []string
+	for _, n := range names {
+		if !slices.Contains(applied, path.Base(n)) {
+			todo = append(todo, n)
+		}
 	}
-	return nil
+	return todo, nil
 }
 
 // ErrOlderSchema is the error of a read-only Open of a database an older Vigil

@@ -150,3 +150,28 @@ func TestReadOnlyChangesNothing(t *testing.T) {
 	}
 	raw.Close()
 }
+
+// TestRefusesANewerSchema: a database a newer Vigil migrated is refused, read-write
+// and read-only, rather than used with a schema this version doesn't know.
+func TestRefusesANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "vigil.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`INSERT INTO schema_migrations (name, applied_at) VALUES ('9999_future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{false, true} {
+		if _, err := sqlite.Open(ctx, path, sqlite.Options{ReadOnly: ro}); err == nil || !strings.Contains(err.Error(), "newer version") {
+			t.Errorf("Open(read-only %v) of a newer schema = %v, want a refusal naming it", ro, err)
+		}
+	}
+}
