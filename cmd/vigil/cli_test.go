@@ -174,7 +174,7 @@ func TestExampleConfigMasksAndRestores(t *testing.T) {
 	c.DataDir = filepath.Join(t.TempDir(), "data")
 	m, _ := runMain(t, c)
 	base := m.URL()
-	st, agent := call(t, "POST", base+"/api/agents", adminToken, map[string]any{"name": "support-bot", "system": "customer-support"})
+	st, agent := call(t, "POST", base+"/api/agents", adminToken, map[string]any{"name": "support-bot", "system": "support-assistant"})
 	if st != 201 {
 		t.Fatalf("create agent = %d %v", st, agent)
 	}

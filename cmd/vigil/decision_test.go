@@ -32,7 +32,7 @@ func startWithExamplePolicy(t *testing.T) (m *Main, policyPath, agentKey string)
 	cfg.Policy = policyPath
 	cfg.PolicyOptions.WatchInterval = 100 * time.Millisecond
 	m, _ = runMain(t, cfg)
-	st, body := call(t, "POST", m.URL()+"/api/agents", adminToken, map[string]any{"name": "support-bot", "system": "customer-support"})
+	st, body := call(t, "POST", m.URL()+"/api/agents", adminToken, map[string]any{"name": "support-bot", "system": "support-assistant"})
 	if st != 201 {
 		t.Fatalf("create agent = %d %v", st, body)
 	}
