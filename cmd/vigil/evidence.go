@@ -191,9 +191,11 @@ func evidenceVerify(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "evidence verify", "[--key FILE|KEY] [--json] FILE",
 		`Check an evidence bundle offline: the MANIFEST's signature, every file's SHA-256 and size, every
 checkpoint's signature, the consistency proof between each pair of consecutive checkpoints, every
-entry's inclusion proof, and every included body against its entry's digest. Prints what passed and
-what it proves; exits 1 naming every part that failed. Pin the ledger's public key with --key (the
-ledger.pub of the deployment, obtained independently); without it the key inside the bundle is used.`)
+entry's inclusion proof, every included body against its entry's digest, and that every other byte
+of the archive (gzip and tar headers, padding, compressed encoding, nothing appended) is exactly what
+export writes. Prints what passed and what it proves; exits 1 naming every part that failed. Pin the
+ledger's public key with --key (the ledger.pub of the deployment, obtained independently); without
+it the key inside the bundle is used.`)
 	keyFlag := fs.String("key", "", "the ledger's public key, or a `FILE` holding it (ledger.pub)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parse(fs, env, args); err != nil {

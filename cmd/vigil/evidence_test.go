@@ -1,7 +1,9 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"image/png"
@@ -195,6 +197,43 @@ func TestEvidenceEndToEnd(t *testing.T) {
 			t.Errorf("verify of a corrupted archive: exit %d %q", code, errOut)
 		}
 	})
+
+	// Bytes that carry no file content are covered too: the gzip header, the tar
+	// headers, and anything after the archive.
+	appendGzip := func(b []byte) []byte {
+		var buf bytes.Buffer
+		gz := gzip.NewWriter(&buf)
+		gz.Write([]byte("appended"))
+		gz.Close()
+		return append(b, buf.Bytes()...)
+	}
+	for _, c := range []struct {
+		name, want string
+		change     func(b []byte) []byte
+	}{
+		{"gzip flags", "byte 3: flags", func(b []byte) []byte { b[3] ^= 0x01; return b }},
+		{"gzip mtime", "byte 4: modification time", func(b []byte) []byte { b[4] ^= 0x01; return b }},
+		{"gzip extra flags", "byte 8: extra flags", func(b []byte) []byte { b[8] ^= 0x02; return b }},
+		{"gzip os", "byte 9: operating system", func(b []byte) []byte { b[9] ^= 0x01; return b }},
+		{"tar mtime", "tar header of report.html: mtime differs", func(b []byte) []byte {
+			return bundletest.Repack(t, b, func(h *tar.Header) {
+				if h.Name == "report.html" {
+					h.ModTime = h.ModTime.Add(time.Minute)
+				}
+			})
+		}},
+		{"trailing bytes", "1 byte after the end of the archive", func(b []byte) []byte { return append(b, 0) }},
+		{"second gzip member", "bytes after the end of the archive (a second gzip member", appendGzip},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "tampered.tar.gz")
+			os.WriteFile(p, c.change(bytes.Clone(archive)), 0o644)
+			code, _, errOut := runOffline(t, "evidence", "verify", "--key", key, p)
+			if code != 1 || !strings.Contains(errOut, "does NOT verify") || !strings.Contains(errOut, c.want) {
+				t.Errorf("verify after %s: exit %d, %q; want exit 1 naming %q", c.name, code, errOut, c.want)
+			}
+		})
+	}
 
 	// The HTML report opens and reads well in Chromium.
 	screenshotReport(t, files["report.html"])

@@ -1,10 +1,8 @@
 package aims
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -187,12 +184,13 @@ func (s *Service) ExportBundle(ctx context.Context, w io.Writer, o BundleOptions
 	}
 	members = append(members, member{ReportFile, html})
 
-	manifest, err := signManifest(o, s.now(), members)
+	created := s.now()
+	manifest, err := signManifest(o, created, members)
 	if err != nil {
 		return nil, err
 	}
 	cw := &countWriter{w: w}
-	if err := writeArchive(cw, s.now(), append([]member{{ManifestFile, manifest}}, members...)); err != nil {
+	if err := writeArchive(cw, created, append([]member{{ManifestFile, manifest}}, members...)); err != nil {
 		return nil, err
 	}
 	return &BundleSummary{Files: len(members) + 1, Entries: len(entries), Checkpoints: len(cps), Bodies: len(bodies), Bytes: cw.n}, nil
@@ -501,24 +499,6 @@ func signManifest(o BundleOptions, created time.Time, members []member) ([]byte,
 	return signed, nil
 }
 
-func writeArchive(w io.Writer, mtime time.Time, members []member) error {
-	gz := gzip.NewWriter(w)
-	tw := tar.NewWriter(gz)
-	for _, m := range members {
-		hdr := &tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), ModTime: mtime.UTC().Truncate(time.Second), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("couldn't write %s: %w", m.name, err)
-		}
-		if _, err := tw.Write(m.data); err != nil {
-			return fmt.Errorf("couldn't write %s: %w", m.name, err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("couldn't finish the archive: %w", err)
-	}
-	return gz.Close()
-}
-
 // MaxBundleMember caps one member when verifying, so a crafted archive cannot exhaust
 // memory.
 const MaxBundleMember = 1 << 30
@@ -568,52 +548,37 @@ func (r *BundleReport) check(name string, ok bool, format string, args ...any) {
 	}
 }
 
-// VerifyBundle checks an evidence bundle offline: the archive reads; the manifest
-// signature verifies with the ledger key; every member is listed and matches its
-// hash and size, and nothing listed is missing; every checkpoint verifies and each is
-// consistent with the one before; every entry is canonical and proven included in
-// its checkpoint; every body matches its entry's digest; every JSON member parses.
-// It returns an error only when the bundle cannot be read at all.
+// VerifyBundle checks an evidence bundle offline: the manifest signature verifies
+// with the ledger key; every member is listed and matches its hash and size, and
+// nothing listed is missing; every checkpoint verifies and each is consistent with
+// the one before; every entry is canonical and proven included in its checkpoint;
+// every body matches its entry's digest; every JSON member parses; and every other
+// byte of the archive — gzip header, one gzip member and nothing after it, every tar
+// header, padding, the end-of-archive marker, the members' order, the compressed
+// encoding — is exactly what ExportBundle writes (archive.go). Failures go in the
+// report; it returns an error only when the bundle cannot be read at all.
 func VerifyBundle(archive io.Reader, o VerifyOptions) (*BundleReport, error) {
 	rep := &BundleReport{}
+	arch := readArchive(archive, rep)
+	if arch == nil {
+		return rep, nil
+	}
 	files := map[string][]byte{}
 	var order []string
-	gz, err := gzip.NewReader(archive)
-	if err != nil {
-		rep.check("archive", false, "not a gzip archive: %v", err)
-		return rep, nil
+	for _, m := range arch.members {
+		files[m.name] = m.data
+		order = append(order, m.name)
 	}
-	tr := tar.NewReader(gz)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			rep.check("archive", false, "the archive is corrupt after %d members: %v", len(order), err)
-			return rep, nil
-		}
-		if hdr.Typeflag != tar.TypeReg || hdr.Size > MaxBundleMember || path.Clean(hdr.Name) != hdr.Name || strings.HasPrefix(hdr.Name, "/") || strings.HasPrefix(hdr.Name, "..") {
-			rep.check("archive", false, "member %q is not a plain file with a clean relative name", hdr.Name)
-			return rep, nil
-		}
-		if _, dup := files[hdr.Name]; dup {
-			rep.check("archive", false, "member %q appears twice", hdr.Name)
-			return rep, nil
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, MaxBundleMember))
-		if err != nil {
-			rep.check("archive", false, "couldn't read member %q: %v", hdr.Name, err)
-			return rep, nil
-		}
-		files[hdr.Name] = b
-		order = append(order, hdr.Name)
+	// The headers carry the manifest's creation time; if the manifest has none, the
+	// first header's time stands in, and the manifest fails below.
+	var created time.Time
+	if len(arch.members) > 0 {
+		created = arch.members[0].hdr.ModTime
 	}
-	if _, err := io.Copy(io.Discard, gz); err != nil {
-		rep.check("archive", false, "the gzip stream is corrupt: %v", err)
-		return rep, nil
+	if t, ok := manifestCreated(files[ManifestFile]); ok {
+		created = t
 	}
-	rep.check("archive", true, "%d members read", len(order))
+	checkFraming(arch, created, rep)
 
 	manifest, ok := files[ManifestFile]
 	if !ok {
@@ -686,6 +651,10 @@ func VerifyBundle(archive io.Reader, o VerifyOptions) (*BundleReport, error) {
 		}
 	}
 	verifyLedgerMembers(files, rep, verifier)
+	if rep.OK() {
+		// Only now: a changed file or header makes the re-encoding differ as well.
+		checkEncoding(arch, created, rep)
+	}
 	return rep, nil
 }
 
@@ -890,6 +859,7 @@ func (r *BundleReport) Proves() []string {
 	}
 	out := []string{
 		fmt.Sprintf("Every one of the %d files is exactly as it was when the manifest was signed at %s with %s (origin %s).", r.Files, r.Created.Format(time.RFC3339), key, r.Origin),
+		"Every other byte of the archive — gzip header and trailer, tar headers, padding, compressed encoding — is exactly what vigil evidence export writes for these files, and nothing follows it.",
 		fmt.Sprintf("The %d checkpoints were signed by the ledger and each extends the one before: the ledger only grew between sizes %d and %d; nothing in it was changed, removed or reordered.", r.Checkpoints, r.FirstSize, r.LastSize),
 		fmt.Sprintf("The %d entries of the period %s to %s are in that ledger, at the indices shown, exactly as they appear here.", r.Entries, r.From.Format(time.RFC3339), r.To.Format(time.RFC3339)),
 	}

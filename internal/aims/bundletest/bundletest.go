@@ -51,3 +51,63 @@ func Pack(t testing.TB, names []string, files map[string][]byte) []byte {
 	gz.Close()
 	return buf.Bytes()
 }
+
+// Tar returns the tar stream inside archive.
+func Tar(t testing.TB, archive []byte) []byte {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Gzip compresses a tar stream as export does.
+func Gzip(t testing.TB, tarStream []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	if _, err := gz.Write(tarStream); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Repack rewrites archive member by member, passing each header as read to edit
+// (nil leaves them alone). The tar writer recomputes the header checksums, so only
+// what edit changed differs.
+func Repack(t testing.TB, archive []byte, edit func(*tar.Header)) []byte {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(Tar(t, archive)))
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if edit != nil {
+			edit(h)
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return Gzip(t, out.Bytes())
+}
