@@ -252,6 +252,13 @@ type erasure struct {
 }
 
 func (v *verifier) run(ctx context.Context) error {
+	// A live ledger grows while it is verified, so the reads go in the order that
+	// growth can't fool: the checkpoints first (with the head they end at), then the
+	// tree state, which is never behind a published checkpoint, then the entries
+	// up to that size. What is appended meanwhile is left for the next run.
+	if err := v.loadCheckpoints(ctx); err != nil {
+		return err
+	}
 	size, root, err := v.src.TreeState(ctx)
 	if err != nil {
 		return fmt.Errorf("couldn't read the tree state: %w", err)
@@ -260,9 +267,6 @@ func (v *verifier) run(ctx context.Context) error {
 		return failAt(-1, "the tree state claims an impossible size %d", size)
 	}
 	v.report.Size = size
-	if err := v.loadCheckpoints(ctx); err != nil {
-		return err
-	}
 	v.ids = make(map[[2]uint64]int64, min(size, 1<<20))
 	v.sessions = map[string]sessionPos{}
 	v.erasures = map[int64]erasure{}
@@ -287,7 +291,18 @@ func (v *verifier) run(ctx context.Context) error {
 		return fmt.Errorf("couldn't read past the tree: %w", err)
 	}
 	if len(extra) > 0 {
-		return failAt(extra[0].Index, "an entry exists beyond the tree's size %d (inserted outside the ledger)", size)
+		// Entries appended since the tree state was read are legitimate: an append
+		// commits its entries and the tree state together, so the tree state read
+		// now covers every entry read before it that the ledger wrote.
+		now, _, err := v.src.TreeState(ctx)
+		if err != nil {
+			return fmt.Errorf("couldn't read the tree state: %w", err)
+		}
+		for _, e := range extra {
+			if e.Index >= now {
+				return failAt(e.Index, "an entry exists beyond the tree's size %d (inserted outside the ledger)", now)
+			}
+		}
 	}
 	if before, err := v.src.Entries(ctx, -1<<62, 0); err != nil {
 		return fmt.Errorf("couldn't read before the tree: %w", err)
@@ -308,9 +323,9 @@ func (v *verifier) run(ctx context.Context) error {
 // loadCheckpoints verifies every published checkpoint and the trusted ones and
 // queues them for comparison with the recomputed tree.
 func (v *verifier) loadCheckpoints(ctx context.Context) error {
-	cps, err := v.src.Checkpoints(ctx, 0, 1<<62)
+	cps, head, headErr, err := v.readHistory(ctx)
 	if err != nil {
-		return fmt.Errorf("couldn't read checkpoints: %w", err)
+		return err
 	}
 	var last *Checkpoint
 	for i, c := range cps {
@@ -330,8 +345,7 @@ func (v *verifier) loadCheckpoints(ctx context.Context) error {
 	}
 	v.report.Checkpoints = len(cps)
 	v.checkpointGaps(cps)
-	head, err := v.src.Head(ctx)
-	switch {
+	switch err := headErr; {
 	case errors.Is(err, vigil.ErrNotFound):
 		if last != nil {
 			return failCheckpoint(last.Size, "checkpoints were published but the head is missing")
@@ -358,6 +372,32 @@ func (v *verifier) loadCheckpoints(ctx context.Context) error {
 	}
 	slices.SortStableFunc(v.checks, func(a, b sizeCheck) int { return int(a.cp.Size - b.cp.Size) })
 	return nil
+}
+
+// readHistory reads the checkpoint history and the head as of one moment: the head
+// before and after the history must agree, or a checkpoint was published in between
+// and the history is read again. headErr is the head's read error (ErrNotFound when
+// nothing was published).
+func (v *verifier) readHistory(ctx context.Context) (cps []Checkpoint, head Checkpoint, headErr, err error) {
+	for attempt := 0; ; attempt++ {
+		before, berr := v.src.Head(ctx)
+		if berr != nil && !errors.Is(berr, vigil.ErrNotFound) {
+			return nil, Checkpoint{}, nil, fmt.Errorf("couldn't read the head: %w", berr)
+		}
+		if cps, err = v.src.Checkpoints(ctx, 0, 1<<62); err != nil {
+			return nil, Checkpoint{}, nil, fmt.Errorf("couldn't read checkpoints: %w", err)
+		}
+		head, headErr = v.src.Head(ctx)
+		if headErr != nil && !errors.Is(headErr, vigil.ErrNotFound) {
+			return nil, Checkpoint{}, nil, fmt.Errorf("couldn't read the head: %w", headErr)
+		}
+		same := (berr == nil) == (headErr == nil) && bytes.Equal(before.Note, head.Note)
+		if same || attempt == 9 {
+			// After ten tries the head still moves: compare what was read last,
+			// which fails only if the history really lacks the head.
+			return cps, head, headErr, nil
+		}
+	}
 }
 
 // checkpointGaps warns about stretches without a published checkpoint longer than

@@ -153,6 +153,45 @@ func testLedger(t *testing.T, st Stores) {
 		}
 	})
 
+	t.Run("VerifyWhileGrowing", func(t *testing.T) {
+		// An auditor, or the health check, verifies a live ledger: what is appended
+		// and published while it reads must never look like tampering.
+		done := make(chan error, 1)
+		go func() {
+			for i := range 400 {
+				if _, err := l.Record(ctx, vigil.Event{Type: "test.grow", Actor: "user:t", Body: []byte("grows")}); err != nil {
+					done <- err
+					return
+				}
+				if i%3 == 0 {
+					if err := l.PublishCheckpoint(ctx); err != nil {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+		vopts := ledger.VerifyOptions{Origin: opts.Origin, Verifier: opts.Verifier, BodyKey: opts.BodyKey}
+		for runs := 0; ; runs++ {
+			rep, err := ledger.Verify(ctx, st.Ledger, vopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK() {
+				t.Fatalf("verify #%d of a growing ledger failed: %s", runs+1, rep.Summary())
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			default:
+			}
+		}
+	})
+
 	t.Run("ReopenChecksHead", func(t *testing.T) {
 		l.Close()
 		l2, err := ledger.Open(ctx, st.Ledger, opts)
