@@ -773,10 +773,12 @@ func verifyLedgerMembers(files map[string][]byte, rep *BundleReport, v note.Veri
 		prev = &p
 	}
 	rep.Checkpoints = len(parsed)
-	if okCP {
+	if okCP && len(parsed) == 1 {
+		rep.check("checkpoints", true, "1 signed checkpoint verifies (size %d)", rep.FirstSize)
+	} else if okCP {
 		rep.check("checkpoints", true, "%d signed checkpoints verify (sizes %d to %d)", len(parsed), rep.FirstSize, rep.LastSize)
 	}
-	if okCons {
+	if okCons && len(parsed) > 1 {
 		rep.check("consistency", true, "each checkpoint is consistent with the one before: the ledger only grew between sizes %d and %d", rep.FirstSize, rep.LastSize)
 	}
 
@@ -860,7 +862,7 @@ func (r *BundleReport) Proves() []string {
 	out := []string{
 		fmt.Sprintf("Every one of the %d files is exactly as it was when the manifest was signed at %s with %s (origin %s).", r.Files, r.Created.Format(time.RFC3339), key, r.Origin),
 		"Every other byte of the archive — gzip header and trailer, tar headers, padding, compressed encoding — is exactly what vigil evidence export writes for these files, and nothing follows it.",
-		fmt.Sprintf("The %d checkpoints were signed by the ledger and each extends the one before: the ledger only grew between sizes %d and %d; nothing in it was changed, removed or reordered.", r.Checkpoints, r.FirstSize, r.LastSize),
+		checkpointsProof(r),
 		fmt.Sprintf("The %d entries of the period %s to %s are in that ledger, at the indices shown, exactly as they appear here.", r.Entries, r.From.Format(time.RFC3339), r.To.Format(time.RFC3339)),
 	}
 	if r.Bodies > 0 {
@@ -868,4 +870,16 @@ func (r *BundleReport) Proves() []string {
 	}
 	out = append(out, "It does not prove that the management-system records are complete or true: they are what the deployment held when the bundle was made, signed so they cannot be changed afterwards.")
 	return out
+}
+
+// checkpointsProof says what the bundle's checkpoints prove, in the words that fit
+// how many there are.
+func checkpointsProof(r *BundleReport) string {
+	switch r.Checkpoints {
+	case 0:
+		return "No checkpoint was published by the end of the period, so no entry of it is proven to be in the ledger."
+	case 1:
+		return fmt.Sprintf("The one checkpoint (size %d) was signed by the ledger; every entry of the period is proven to be among the first %d entries.", r.FirstSize, r.FirstSize)
+	}
+	return fmt.Sprintf("The %d checkpoints were signed by the ledger and each extends the one before: the ledger only grew between sizes %d and %d; nothing in it was changed, removed or reordered.", r.Checkpoints, r.FirstSize, r.LastSize)
 }
