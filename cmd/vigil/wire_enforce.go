@@ -84,18 +84,24 @@ func (u usageSink) AddUsage(_ context.Context, a vigil.Action, us enforce.Usage)
 // per call, which at concurrency competed with the ledger for the one SQLite writer.
 // The inventory lags by at most the interval; what is pending when Vigil stops is
 // reported on the way out.
+//
+// Observe adds to the pending map under a mutex rather than sending to the flusher
+// goroutine: a channel send woke that goroutine on every call, and on two cores each
+// such wakeup cost an OS thread wakeup (docs/adr/0010-hot-path.md).
 type aimsObserver struct {
 	m     *Main
 	svc   aims.UsageReporter
-	ch    chan aims.Observation
 	every time.Duration
+
+	mu      sync.Mutex
+	pending map[aims.Observation]*seen // since the last flush; swapped out by take
 }
 
 // aimsFlushInterval is how often observed use is reported to the inventory.
 const aimsFlushInterval = time.Second
 
 func newAIMSObserver(m *Main, bg context.Context, svc aims.UsageReporter) *aimsObserver {
-	o := &aimsObserver{m: m, svc: svc, ch: make(chan aims.Observation, 4096), every: aimsFlushInterval}
+	o := &aimsObserver{m: m, svc: svc, every: aimsFlushInterval, pending: map[aims.Observation]*seen{}}
 	m.goBackground(func() { o.run(bg) })
 	return o
 }
@@ -110,31 +116,29 @@ type seen struct {
 func (o *aimsObserver) run(bg context.Context) {
 	t := time.NewTicker(o.every)
 	defer t.Stop()
-	pending := map[aims.Observation]*seen{}
 	for {
 		select {
 		case <-bg.Done():
-		drain:
-			for {
-				select {
-				case ob := <-o.ch:
-					add(pending, ob)
-				default:
-					break drain
-				}
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			o.flush(ctx, pending)
+			o.flush(ctx, o.take())
 			cancel()
 			return
-		case ob := <-o.ch:
-			add(pending, ob)
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(bg, 5*time.Second)
-			o.flush(ctx, pending)
+			o.flush(ctx, o.take())
 			cancel()
 		}
 	}
+}
+
+// take returns what is pending and starts a new map, so reporting (database writes)
+// happens outside the mutex Observe takes.
+func (o *aimsObserver) take() map[aims.Observation]*seen {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := o.pending
+	o.pending = make(map[aims.Observation]*seen, len(p))
+	return p
 }
 
 func add(pending map[aims.Observation]*seen, ob aims.Observation) {
@@ -154,8 +158,8 @@ func add(pending map[aims.Observation]*seen, ob aims.Observation) {
 	s.n++
 }
 
-// flush reports and empties pending: each key as one use at its first time and the
-// rest at its last, so the inventory's first and last seen stay exact.
+// flush reports pending: each key as one use at its first time and the rest at its
+// last, so the inventory's first and last seen stay exact.
 func (o *aimsObserver) flush(ctx context.Context, pending map[aims.Observation]*seen) {
 	for ob, s := range pending {
 		ob.At, ob.Count = s.first, 1
@@ -168,7 +172,6 @@ func (o *aimsObserver) flush(ctx context.Context, pending map[aims.Observation]*
 			o.m.Log.Warn("couldn't report observed use to the inventory", "err", err)
 		}
 	}
-	clear(pending)
 }
 
 func (o *aimsObserver) Observe(_ context.Context, a vigil.Action) {
@@ -179,11 +182,9 @@ func (o *aimsObserver) Observe(_ context.Context, a vigil.Action) {
 	if a.Tool != nil {
 		ob.Server, ob.Tool = a.Tool.Server, a.Tool.Name
 	}
-	select {
-	case o.ch <- ob:
-	default:
-		o.m.Log.Warn("inventory observation queue full; dropping one observation")
-	}
+	o.mu.Lock()
+	add(o.pending, ob)
+	o.mu.Unlock()
 }
 
 // newPipeline assembles the governance pipeline every ingress shares.

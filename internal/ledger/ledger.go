@@ -78,18 +78,24 @@ type Mirror interface {
 
 // Log appends events and publishes checkpoints. It is safe for concurrent use.
 type Log struct {
-	store    Store
-	opts     Options
-	sealer   *sealer
-	requests chan *request
-	hashes   *hashCache
+	store  Store
+	opts   Options
+	sealer *sealer
+	hashes *hashCache
 
 	mu       sync.Mutex
 	lastTime time.Time        // time of the last event appended by this process (for heartbeats)
 	lastHead ParsedCheckpoint // the last head Head verified
 
+	// Group commit (see Record). qmu guards queue, leading and closed; idle is
+	// signalled (with qmu) when a leader steps down with nothing queued.
+	qmu     sync.Mutex
+	queue   []*request // waiting for a leader to commit them, oldest first
+	leading bool       // a Record caller is committing; queue is empty when it is false
+	closed  bool
+	idle    *sync.Cond
+
 	stop chan struct{}
-	done chan struct{}
 	once sync.Once
 }
 
@@ -97,22 +103,25 @@ type request struct {
 	event vigil.Event
 	// data is the canonical envelope and sealed the sealed body (nil without one),
 	// made by Record in the caller's goroutine: they do not depend on the index, so
-	// the one sequencer goroutine only hashes and writes.
+	// the leader only hashes and writes.
 	data   []byte
 	sealed []byte
-	ctx    context.Context
-	res    chan result
+	// res gets the outcome, or {lead: true} when the caller must commit the next
+	// batch (which begins with its own request). It is buffered: a leader never waits
+	// to answer.
+	res chan result
 }
 
 type result struct {
 	receipt vigil.Receipt
 	err     error
+	lead    bool
 }
 
-// Open checks the store against the last published checkpoint (and the mirror) and
-// starts the sequencer. It refuses to start when the store is behind a published
+// Open checks the store against the last published checkpoint (and the mirror). It
+// refuses to start when the store is behind a published
 // checkpoint (rollback, truncation, restored backup) or its hashes don't match the
-// signed head. Run publishes checkpoints; Close stops both.
+// signed head. Run publishes checkpoints; Close stops appends and Run.
 func Open(ctx context.Context, store Store, opts Options) (*Log, error) {
 	if opts.Origin == "" || opts.Signer == nil || opts.Verifier == nil {
 		return nil, errors.New("ledger: origin, signer and verifier are required")
@@ -141,22 +150,26 @@ func Open(ctx context.Context, store Store, opts Options) (*Log, error) {
 	}
 	l := &Log{
 		store: store, opts: opts, sealer: s,
-		requests: make(chan *request, 4*opts.MaxBatch),
-		hashes:   newHashCache(1 << 16),
-		stop:     make(chan struct{}), done: make(chan struct{}),
+		hashes: newHashCache(1 << 16),
+		stop:   make(chan struct{}),
 	}
+	l.idle = sync.NewCond(&l.qmu)
 	if err := l.selfCheck(ctx); err != nil {
 		return nil, err
 	}
 	l.lastTime = opts.Now()
-	go l.sequence()
 	return l, nil
 }
 
-// Close stops accepting events, commits what is queued and stops the sequencer.
+// Close stops accepting events and returns once what was queued is committed.
 func (l *Log) Close() error {
 	l.once.Do(func() { close(l.stop) })
-	<-l.done
+	l.qmu.Lock()
+	l.closed = true
+	for l.leading {
+		l.idle.Wait()
+	}
+	l.qmu.Unlock()
 	return nil
 }
 
@@ -191,64 +204,69 @@ func (l *Log) Record(ctx context.Context, e vigil.Event) (vigil.Receipt, error) 
 	if len(data) > MaxEntrySize {
 		return vigil.Receipt{}, vigil.Errorf(vigil.EINVALID, "event envelope is %d bytes; the limit is %d (put large content in the body)", len(data), MaxEntrySize)
 	}
-	req := &request{event: e, data: data, sealed: sealed, ctx: ctx, res: make(chan result, 1)}
-	select {
-	case <-l.stop:
-		return vigil.Receipt{}, ErrClosed
-	default:
+	if err := ctx.Err(); err != nil {
+		return vigil.Receipt{}, err
 	}
-	select {
-	case l.requests <- req:
-	case <-l.stop:
+	req := &request{event: e, data: data, sealed: sealed, res: make(chan result, 1)}
+	l.qmu.Lock()
+	if l.closed {
+		l.qmu.Unlock()
 		return vigil.Receipt{}, ErrClosed
-	case <-ctx.Done():
-		return vigil.Receipt{}, ctx.Err()
 	}
+	l.queue = append(l.queue, req)
+	lead := !l.leading
+	l.leading = true
+	l.qmu.Unlock()
 	// Once queued, the event may be committed even if ctx ends; wait for the outcome
 	// so the caller never believes an event was lost when it was not.
-	r := <-req.res
-	return r.receipt, r.err
+	for {
+		if lead {
+			l.lead()
+		}
+		r := <-req.res
+		if !r.lead {
+			return r.receipt, r.err
+		}
+		lead = true
+	}
 }
 
-// sequence is the one goroutine that commits batches: it takes whatever has queued
-// while the previous transaction ran, up to MaxBatch, and commits it in one go.
-func (l *Log) sequence() {
-	defer close(l.done)
-	batch := make([]*request, 0, l.opts.MaxBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case r := <-l.requests:
-			batch = append(batch, r)
-		case <-l.stop:
-			// Drain what was queued before Close.
-			for {
-				select {
-				case r := <-l.requests:
-					batch = append(batch, r)
-					if len(batch) == l.opts.MaxBatch {
-						l.commit(batch)
-						batch = batch[:0]
-					}
-				default:
-					if len(batch) > 0 {
-						l.commit(batch)
-					}
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < l.opts.MaxBatch {
-			select {
-			case r := <-l.requests:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		l.commit(batch)
+// lead commits the oldest queued requests (up to MaxBatch) in one transaction, in the
+// calling goroutine, then passes the lead to the oldest request still queued, or
+// steps down when none is.
+//
+// Group commit used to run on a sequencer goroutine, which cost every Record two
+// goroutine handoffs (queue in, receipt out). With two cores and one call at a time
+// each handoff woke an idle OS thread (futex), which then spun looking for work, so
+// the ledger's handoffs were a large part of the CPU a model call cost at
+// concurrency 1 (docs/adr/0010-hot-path.md). Now the first caller commits its own
+// event; callers arriving meanwhile queue and are committed together by the next
+// leader, one handoff per batch instead of two per event. A leader commits one batch
+// only, which begins with its own request (the oldest queued), so batches are
+// committed in arrival order and no caller commits for others after its own event
+// is durable.
+func (l *Log) lead() {
+	l.qmu.Lock()
+	n := min(len(l.queue), l.opts.MaxBatch)
+	batch := make([]*request, n)
+	copy(batch, l.queue)
+	rest := copy(l.queue, l.queue[n:])
+	clear(l.queue[rest:]) // drop the references the backing array would keep
+	l.queue = l.queue[:rest]
+	l.qmu.Unlock()
+
+	l.commit(batch)
+
+	l.qmu.Lock()
+	if len(l.queue) == 0 {
+		l.leading = false
+		l.idle.Broadcast()
+		l.qmu.Unlock()
+		return
 	}
+	next := l.queue[0]
+	l.qmu.Unlock()
+	next.res <- result{lead: true}
 }
 
 // commit sequences one batch and answers every request in it.

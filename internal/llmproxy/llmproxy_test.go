@@ -705,3 +705,46 @@ func TestStreamKeepsAliveWhileAToolCallIsHeld(t *testing.T) {
 		t.Errorf("stream %q; want keep-alive comments before the approved tool_use", s)
 	}
 }
+
+// TestStreamEventsReachTheAgentAsTheyCome: a streamed answer's events are flushed to
+// the agent one by one, not when the stream ends. The reverse proxy's FlushInterval is
+// 0 (non-streamed answers go out in one write), so this relies on ReverseProxy
+// flushing text/event-stream at once. The upstream sends the rest only once the agent
+// has read the first event, or gives up after a while, which fails the test.
+func TestStreamEventsReachTheAgentAsTheyCome(t *testing.T) {
+	gotFirst := make(chan struct{})
+	gaveUp := make(chan bool, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"id":"c1","object":"chat.completion.chunk","model":"fake-gpt","choices":[{"index":0,"delta":{"role":"assistant","content":"first words. "}}]}`+"\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-gotFirst:
+			gaveUp <- false
+		case <-time.After(10 * time.Second):
+			gaveUp <- true
+		}
+		io.WriteString(w, `data: {"id":"c1","object":"chat.completion.chunk","model":"fake-gpt","choices":[{"index":0,"delta":{"content":"last words."},"finish_reason":"stop"}]}`+"\n\n"+"data: [DONE]\n\n")
+	}))
+	defer up.Close()
+	r := newRig(t, func(o *llmproxy.ProviderOptions) { o.BaseURL = up.URL })
+	resp := r.post(t, "/v1/chat/completions", `{"model":"fake-gpt","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	defer resp.Body.Close()
+	var seen strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "first words") {
+		n, err := resp.Body.Read(buf)
+		seen.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("stream ended before its first event arrived: %v; got %q", err, seen.String())
+		}
+	}
+	close(gotFirst)
+	rest, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(rest), "last words") || !strings.Contains(string(rest), "[DONE]") {
+		t.Errorf("rest of the stream = %q, want the last event and [DONE]", rest)
+	}
+	if <-gaveUp {
+		t.Error("the first event reached the agent only after the upstream sent the rest")
+	}
+}

@@ -158,9 +158,16 @@ func sessionOf(r *http.Request) string {
 // context.
 func (p *Proxy) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Rewrite:        rewrite,
-		Transport:      dispatch{},
-		FlushInterval:  -1, // flush every write: SSE events reach the agent as they come
+		Rewrite:   rewrite,
+		Transport: dispatch{},
+		// Streamed answers are flushed after every write without asking:
+		// ReverseProxy flushes at once whenever the answer is text/event-stream or
+		// has no Content-Length, which is every stream modifyResponse passes on.
+		// Every other answer is complete in memory with its Content-Length set, so
+		// it goes out in one write when the handler returns. A negative interval
+		// here also flushed those (an extra write, and a timer whose goroutine
+		// raced Write for the writer's mutex: two more thread wakeups per call).
+		FlushInterval:  0,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   p.errorHandler,
 		// Copy errors (an agent hanging up mid-stream) carry no content; log them

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/vigil-gateway/vigil/internal/ledger"
 	"github.com/vigil-gateway/vigil/internal/vigil"
@@ -21,93 +20,64 @@ var _ ledger.Store = (*ledgerStore)(nil)
 // lock, across processes too.
 type ledgerStore struct {
 	db *DB
-
-	mu sync.Mutex
-	// inserts are the prepared INSERT statements Sequence uses, by SQL text:
-	// preparing a many-row INSERT for every batch was a tenth of an append's CPU.
-	// They are prepared on the write pool's one connection, outside any
-	// transaction (preparing inside one would wait for the busy connection).
-	inserts map[string]*sql.Stmt
 }
 
 // Ledger returns the ledger's store.
-func (db *DB) Ledger() ledger.Store { return &ledgerStore{db: db, inserts: map[string]*sql.Stmt{}} }
+func (db *DB) Ledger() ledger.Store { return &ledgerStore{db: db} }
 
-// insertSizes are the row counts of the prepared multi-row INSERTs, largest first:
-// a batch of n rows is written with at most n/64 + 9 statements.
+// insertSizes are the row counts of the multi-row INSERTs, largest first: a batch of
+// n rows is written with at most n/64 + 9 statements, each prepared once.
 var insertSizes = []int{64, 16, 4, 1}
 
-// ledgerInserts are the tables Sequence writes: table and columns, and how many.
-var ledgerInserts = []struct {
-	table string
+// insertTable is a table Sequence writes, with its INSERT statements by row count
+// (insertSizes), built once.
+type insertTable struct {
 	cols  int
-}{{"ledger_hashes (id, h)", 2}, {"ledger_entries (idx, event_id, data)", 3}, {"ledger_bodies (idx, event_id, sealed)", 3}}
+	byLen map[int]string
+}
 
-func insertSQL(table string, cols, rows int) string {
+func newInsertTable(table string, cols int) insertTable {
+	t := insertTable{cols: cols, byLen: map[int]string{}}
 	one := "(" + placeholders(cols) + ")"
-	return "INSERT INTO " + table + " VALUES " + strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
-}
-
-// prepareInserts prepares Sequence's statements once.
-func (s *ledgerStore) prepareInserts(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, in := range ledgerInserts {
-		for _, rows := range insertSizes {
-			q := insertSQL(in.table, in.cols, rows)
-			if s.inserts[q] != nil {
-				continue
-			}
-			st, err := s.db.write.PrepareContext(ctx, q)
-			if err != nil {
-				return fmt.Errorf("couldn't prepare %s: %w", q, err)
-			}
-			s.inserts[q] = st
-		}
+	for _, rows := range insertSizes {
+		t.byLen[rows] = "INSERT INTO " + table + " VALUES " + strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
 	}
-	return nil
+	return t
 }
 
-// insertRows inserts n rows of cols values each into table inside tx, with the
-// prepared statements, the largest that fits first.
-func (s *ledgerStore) insertRows(ctx context.Context, tx *sql.Tx, table string, cols, n int, row func(i int) []any) error {
-	args := make([]any, 0, insertSizes[0]*cols)
+var (
+	insertHashes  = newInsertTable("ledger_hashes (id, h)", 2)
+	insertEntries = newInsertTable("ledger_entries (idx, event_id, data)", 3)
+	insertBodies  = newInsertTable("ledger_bodies (idx, event_id, sealed)", 3)
+)
+
+// insertRows inserts n rows into table inside t, the largest statement that fits
+// first; row(i) returns the i-th row's values.
+func (t *rawTx) insertRows(table insertTable, n int, row func(i int) []any) error {
+	args := make([]any, 0, insertSizes[0]*table.cols)
 	i := 0
 	for _, size := range insertSizes {
-		if n-i < size {
-			continue
-		}
-		s.mu.Lock()
-		st := tx.StmtContext(ctx, s.inserts[insertSQL(table, cols, size)])
-		s.mu.Unlock()
 		for ; n-i >= size; i += size {
 			args = args[:0]
 			for j := i; j < i+size; j++ {
 				args = append(args, row(j)...)
 			}
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				st.Close()
+			if _, err := t.exec(table.byLen[size], args...); err != nil {
 				return err
 			}
-		}
-		if err := st.Close(); err != nil {
-			return err
 		}
 	}
 	return nil
 }
 
-type seqTx struct {
-	ctx context.Context
-	db  *DB
-	tx  *sql.Tx
+// seqTx is the ledger.SeqTx of Sequence.
+type seqTx struct{ t *rawTx }
+
+func (s seqTx) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	return readHashes(s.t.ctx, s.t, indexes)
 }
 
-func (t seqTx) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	return readHashes(t.ctx, t.tx, indexes)
-}
-
-// The statements Sequence runs in every batch, prepared once (txStatements).
+// The statements Sequence runs in every batch, prepared once per connection (rawTx).
 const (
 	sqlTreeState  = `SELECT size, root FROM ledger_tree WHERE id = 0`
 	sqlTreeUpdate = `UPDATE ledger_tree SET size = ?, root = ? WHERE id = 0 AND size = ?`
@@ -115,18 +85,13 @@ const (
 	sqlExistingIDs = `SELECT event_id FROM ledger_entries WHERE event_id IN (SELECT value FROM json_each(?))`
 )
 
-func (t seqTx) Existing(ids []string) (map[string]bool, error) {
+func (s seqTx) Existing(ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	list, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
 	}
-	var rows *sql.Rows
-	if st := t.db.writes.txStmt(t.ctx, t.tx, sqlExistingIDs); st != nil {
-		rows, err = st.QueryContext(t.ctx, string(list))
-	} else {
-		rows, err = t.tx.QueryContext(t.ctx, sqlExistingIDs, string(list))
-	}
+	rows, err := s.t.queryRows(s.t.ctx, sqlExistingIDs, string(list))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +125,7 @@ func contiguous(indexes []int64) bool {
 	return len(indexes) > 0
 }
 
-func readHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, error) {
+func readHashes(ctx context.Context, q rowsQuerier, indexes []int64) ([]tlog.Hash, error) {
 	if len(indexes) > 16 && contiguous(indexes) {
 		return readHashRange(ctx, q, indexes[0], indexes[0]+int64(len(indexes)))
 	}
@@ -176,7 +141,7 @@ func readHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, e
 	found := 0
 	for start := 0; start < len(uniq); start += 500 {
 		chunk := uniq[start:min(start+500, len(uniq))]
-		rows, err := q.QueryContext(ctx, `SELECT id, h FROM ledger_hashes WHERE id IN (`+placeholders(len(chunk))+`)`, chunk...)
+		rows, err := q.queryRows(ctx, `SELECT id, h FROM ledger_hashes WHERE id IN (`+placeholders(len(chunk))+`)`, chunk...)
 		if err != nil {
 			return nil, fmt.Errorf("couldn't read stored hashes: %w", err)
 		}
@@ -207,8 +172,8 @@ func readHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, e
 }
 
 // readHashRange reads the stored hashes start <= id < end with one range scan.
-func readHashRange(ctx context.Context, q querier, start, end int64) ([]tlog.Hash, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, h FROM ledger_hashes WHERE id >= ? AND id < ? ORDER BY id`, start, end)
+func readHashRange(ctx context.Context, q rowsQuerier, start, end int64) ([]tlog.Hash, error) {
+	rows, err := q.queryRows(ctx, `SELECT id, h FROM ledger_hashes WHERE id >= ? AND id < ? ORDER BY id`, start, end)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read stored hashes: %w", err)
 	}
@@ -238,37 +203,34 @@ func readHashRange(ctx context.Context, q querier, start, end int64) ([]tlog.Has
 }
 
 func (s *ledgerStore) Sequence(ctx context.Context, fn func(tx ledger.SeqTx, size int64, root tlog.Hash) (*ledger.Batch, error)) error {
-	if err := s.prepareInserts(ctx); err != nil {
-		return err
-	}
-	return s.db.tx(ctx, func(tx *sql.Tx) error {
+	return s.db.rawTx(ctx, func(t *rawTx) error {
 		var size int64
 		var rootB []byte
-		if err := s.db.txQueryRow(ctx, tx, sqlTreeState).Scan(&size, &rootB); err != nil {
+		if err := queryRow(t, sqlTreeState, &size, &rootB); err != nil {
 			return fmt.Errorf("couldn't read tree state: %w", err)
 		}
 		var root tlog.Hash
 		copy(root[:], rootB)
-		b, err := fn(seqTx{ctx, s.db, tx}, size, root)
+		b, err := fn(seqTx{t}, size, root)
 		if err != nil || b == nil {
 			return err
 		}
-		if err := s.insertRows(ctx, tx, "ledger_hashes (id, h)", 2, len(b.Hashes), func(i int) []any {
+		if err := t.insertRows(insertHashes, len(b.Hashes), func(i int) []any {
 			return []any{b.Hashes[i].Index, b.Hashes[i].Hash[:]}
 		}); err != nil {
 			return fmt.Errorf("couldn't write stored hashes: %w", err)
 		}
-		if err := s.insertRows(ctx, tx, "ledger_entries (idx, event_id, data)", 3, len(b.Entries), func(i int) []any {
+		if err := t.insertRows(insertEntries, len(b.Entries), func(i int) []any {
 			return []any{b.Entries[i].Index, b.Entries[i].EventID, b.Entries[i].Data}
 		}); err != nil {
 			return fmt.Errorf("couldn't write entries: %w", err)
 		}
-		if err := s.insertRows(ctx, tx, "ledger_bodies (idx, event_id, sealed)", 3, len(b.Bodies), func(i int) []any {
+		if err := t.insertRows(insertBodies, len(b.Bodies), func(i int) []any {
 			return []any{b.Bodies[i].Index, b.Bodies[i].EventID, b.Bodies[i].Sealed}
 		}); err != nil {
 			return fmt.Errorf("couldn't write bodies: %w", err)
 		}
-		res, err := s.db.txExec(ctx, tx, sqlTreeUpdate, b.Size, b.Root[:], size)
+		res, err := t.exec(sqlTreeUpdate, b.Size, b.Root[:], size)
 		if err != nil {
 			return fmt.Errorf("couldn't update tree state: %w", err)
 		}
@@ -277,6 +239,22 @@ func (s *ledgerStore) Sequence(ctx context.Context, fn func(tx ledger.SeqTx, siz
 		}
 		return nil
 	})
+}
+
+// queryRow reads the one row q returns into dest.
+func queryRow(t *rawTx, q string, dest ...any) error {
+	rows, err := t.queryRows(t.ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	return rows.Scan(dest...)
 }
 
 func (s *ledgerStore) TreeState(ctx context.Context) (int64, tlog.Hash, error) {
@@ -291,7 +269,7 @@ func (s *ledgerStore) TreeState(ctx context.Context) (int64, tlog.Hash, error) {
 }
 
 func (s *ledgerStore) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
-	return readHashes(ctx, s.db.read, indexes)
+	return readHashes(ctx, sqlQuerier{s.db.read}, indexes)
 }
 
 func (s *ledgerStore) Entries(ctx context.Context, start, end int64) ([]ledger.Entry, error) {

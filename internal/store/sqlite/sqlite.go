@@ -53,12 +53,15 @@ type DB struct {
 	sync string
 	// reads and writes run the pools' statements prepared once (stmts).
 	reads, writes *stmts
+	// raw is the write connection as the ledger's transactions use it (rawTx).
+	raw *rawConn
 }
 
 // txStatements are the statements run inside write transactions on every model
 // call; Open prepares them up front because a statement cannot be prepared on the
-// write pool from inside one of its transactions (stmts.prepared).
-var txStatements = []string{sqlTreeState, sqlTreeUpdate, sqlExistingIDs, sqlVaultPut}
+// write pool from inside one of its transactions (stmts.prepared). The ledger's
+// transactions prepare theirs on the connection itself (rawTx).
+var txStatements = []string{sqlVaultPut}
 
 // Open opens (creating if needed) the database at path and applies migrations; with
 // Options.ReadOnly it opens an existing one and only checks its schema.
@@ -107,7 +110,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// concurrent load the rest were closed and reopened (PRAGMAs, WAL index, prepared
 	// statements) over and over.
 	read.SetMaxIdleConns(opts.ReadConns)
-	db := &DB{path: path, write: write, read: read, sync: sync, reads: &stmts{pool: read}, writes: &stmts{pool: write}}
+	db := &DB{path: path, write: write, read: read, sync: sync, reads: &stmts{pool: read}, writes: &stmts{pool: write}, raw: &rawConn{}}
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't open sqlite database %s: %w", path, err)
@@ -132,6 +135,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 
 // Close closes both pools. Pending writes have finished when it returns.
 func (db *DB) Close() error {
+	db.closeRaw()
 	db.reads.close()
 	db.writes.close()
 	return errors.Join(db.write.Close(), db.read.Close())

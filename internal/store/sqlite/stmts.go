@@ -122,11 +122,3 @@ func (db *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sq
 	}
 	return tx.ExecContext(ctx, q, args...)
 }
-
-// txQueryRow is txExec for a query of one row.
-func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
-	if st := db.writes.txStmt(ctx, tx, q); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return tx.QueryRowContext(ctx, q, args...)
-}
