@@ -312,7 +312,7 @@ func (v *verifier) run(ctx context.Context) error {
 	if err := v.checkPairs(ctx); err != nil {
 		return err
 	}
-	if err := v.checkBodies(); err != nil {
+	if err := v.checkBodies(ctx, size); err != nil {
 		return err
 	}
 	v.report.Sessions = len(v.sessions)
@@ -808,10 +808,20 @@ func (v *verifier) checkPairs(ctx context.Context) error {
 }
 
 // checkBodies matches missing bodies with erasure records.
-func (v *verifier) checkBodies() error {
+func (v *verifier) checkBodies(ctx context.Context, size int64) error {
 	v.report.BodiesChecked = v.bodies && v.unchecked == 0
+	later := false
 	for _, m := range v.missing {
 		e, ok := v.erasures[m.Index]
+		if !ok && !later {
+			// On a live ledger the body may have been erased after its entry was
+			// read, the erasure appended past the size verified: look there once.
+			later = true
+			if err := v.laterErasures(ctx, size); err != nil {
+				return err
+			}
+			e, ok = v.erasures[m.Index]
+		}
 		if !ok {
 			return failAt(m.Index, "the body is missing and no erasure was recorded for it (deleted outside the ledger)")
 		}
@@ -820,6 +830,30 @@ func (v *verifier) checkBodies() error {
 		}
 		m.ErasedAt = e.at
 		v.report.Withheld = append(v.report.Withheld, m)
+	}
+	return nil
+}
+
+// laterErasures adds the erasures recorded after the first size entries: on a live
+// ledger, those made while it was being verified. They are checked in full by the
+// next run.
+func (v *verifier) laterErasures(ctx context.Context, size int64) error {
+	es, err := v.src.Entries(ctx, size, 1<<62)
+	if err != nil {
+		return fmt.Errorf("couldn't read past the tree: %w", err)
+	}
+	for _, e := range es {
+		env, err := ParseEnvelope(e.Data)
+		if err != nil || env.Type != vigil.EventBodyErased {
+			continue
+		}
+		n, err := strconv.ParseInt(env.Attrs[AttrErasedIndex], 10, 64)
+		if err != nil || n >= size {
+			continue
+		}
+		if _, ok := v.erasures[n]; !ok {
+			v.erasures[n] = erasure{eventID: env.Attrs[AttrErasedEvent], at: e.Index}
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -486,5 +487,38 @@ func TestVerifyRandomSizesAndChunks(t *testing.T) {
 				t.Fatalf("n=%d chunk=%d: %+v, %v", n, chunk, rep, err)
 			}
 		}
+	}
+}
+
+// eraseOnFirstRead is a Source that erases a body the first time bodies are read:
+// an erasure made while a live ledger is being verified, recorded past the size the
+// verifier read.
+type eraseOnFirstRead struct {
+	Source
+	once  sync.Once
+	erase func()
+}
+
+func (s *eraseOnFirstRead) Bodies(ctx context.Context, start, end int64) ([]Body, error) {
+	s.once.Do(s.erase)
+	return s.Source.Bodies(ctx, start, end)
+}
+
+func TestVerifyWhileABodyIsErased(t *testing.T) {
+	k := newTestKeys(t, testOrigin)
+	st, l := openMem(t, k)
+	rs := fill(t, l, 20, 5)
+	ctx := context.Background()
+	src := &eraseOnFirstRead{Source: st, erase: func() {
+		if _, err := l.Erase(ctx, "user:dpo", rs[4].ID, "data subject request"); err != nil {
+			t.Error(err)
+		}
+	}}
+	rep, err := Verify(ctx, src, k.verifyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Size != 20 || len(rep.Withheld) != 1 || rep.Withheld[0].Index != 4 || rep.Withheld[0].ErasedAt != 20 {
+		t.Errorf("verify during an erasure: %s (withheld %+v)", rep.Summary(), rep.Withheld)
 	}
 }
