@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-gateway/vigil/internal/inventory"
 	"github.com/vigil-gateway/vigil/internal/keyring"
 	"github.com/vigil-gateway/vigil/internal/ledger"
+	"github.com/vigil-gateway/vigil/internal/llmproxy"
 	"github.com/vigil-gateway/vigil/internal/pii"
 	"github.com/vigil-gateway/vigil/internal/policy"
 	"github.com/vigil-gateway/vigil/internal/store/postgres"
@@ -201,7 +202,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 
-	mux := web.NewMux(web.Errors{Log: m.Log})
+	mux := web.NewMux(web.Errors{Log: m.Log, Render: renderByAPI})
 	pol, err := m.wirePolicy(ctx, bg)
 	if err != nil {
 		return err
@@ -270,6 +271,22 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Log.Info("vigil started", "listen", m.ln.Addr().String(), "data_dir", cfg.DataDir,
 		"store", map[bool]string{true: "postgres", false: "sqlite"}[dsn != ""], "ledger_origin", m.keys.Origin())
 	return nil
+}
+
+// renderByAPI renders an error in the shape of the API the request's path belongs
+// to — OpenAI's under /v1/, Anthropic's under /v1/messages, Vigil's elsewhere —
+// so an agent's SDK can read even a 404 or 405 that no handler produced.
+func renderByAPI(w http.ResponseWriter, r *http.Request, status int, err error) {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/v1/decisions"):
+		web.RenderJSON(w, r, status, err) // Vigil's own decision API
+	case p == "/v1/messages" || strings.HasPrefix(p, "/v1/messages/"):
+		llmproxy.RenderAnthropicError(w, r, status, err)
+	case strings.HasPrefix(p, "/v1/"):
+		llmproxy.RenderOpenAIError(w, r, status, err)
+	default:
+		web.RenderJSON(w, r, status, err)
+	}
 }
 
 // openStore opens PostgreSQL when dsn is set, else SQLite in dir. It returns a nil

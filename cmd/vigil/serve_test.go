@@ -192,6 +192,26 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("oversize = %d %v", st, body)
 		}
 	})
+	t.Run("model API routes answer in their API's shape", func(t *testing.T) {
+		for _, c := range []struct {
+			method, path string
+			status       int
+			anthropic    bool
+		}{
+			{"GET", "/v1/chat/completions", 405, false},
+			{"POST", "/v1/nope", 404, false},
+			{"GET", "/v1/messages", 405, true},
+		} {
+			st, body := call(t, c.method, base+c.path, "", nil)
+			e, _ := body["error"].(map[string]any)
+			switch {
+			case st != c.status || e == nil || e["message"] == nil || e["type"] == nil:
+				t.Errorf("%s %s = %d %v; want %d in the model API's error shape", c.method, c.path, st, body, c.status)
+			case c.anthropic && body["type"] != "error":
+				t.Errorf("%s %s = %v; want Anthropic's {\"type\":\"error\",…}", c.method, c.path, body)
+			}
+		}
+	})
 	t.Run("allow header on 405", func(t *testing.T) {
 		req, _ := http.NewRequest("PUT", base+"/healthz", nil)
 		resp, err := http.DefaultClient.Do(req)
