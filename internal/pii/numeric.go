@@ -75,20 +75,34 @@ func (s *scanner) numeric(i, j int) int {
 	}
 	if r.more {
 		// Too many groups for one entity: go on from the middle, so an entity
-		// that straddles the cut is seen whole by the next run.
+		// that straddles the cut is seen whole by the next run — or from the
+		// first group after a candidate, if that comes sooner: there a run of its
+		// own begins once the candidate is masked, with groups past the cut.
+		for k := 1; k < r.ng/2; k++ {
+			if !r.paren[k] && s.anyHitEndsAt(r.gs[k]-1) {
+				return r.gs[k]
+			}
+		}
 		return r.gs[r.ng/2]
 	}
 	return r.end
 }
 
 // evalFrom evaluates the groups of r from k on as a run: all of them, and when
-// nothing fits, every span of space-separated parts (a year or count glued to a
+// nothing fits (or the run was cut), every span of space-separated parts (a year or count glued to a
 // card number by a space); resolve keeps the best of overlapping candidates, so a
 // card beats a phone made of its groups.
 func (s *scanner) evalFrom(r *numRun, k int) {
 	before := len(s.hits)
 	s.evalRun(r, k, r.ng)
-	if len(s.hits) > before || r.ng-k < 2 {
+	if r.ng-k < 2 {
+		return
+	}
+	// A candidate of the whole run makes its parts moot — unless the run was cut
+	// at maxGroups: then that candidate may end inside a token that goes on and
+	// lose to one found there (an IP address, "…0 0 1.0|.0.0"), and the parts
+	// before stand alone, as they do once that one is masked.
+	if !r.more && len(s.hits) > before {
 		return
 	}
 	for a := k; a < r.ng; a++ {
@@ -184,7 +198,11 @@ func (s *scanner) parseRun(i int, r *numRun) bool {
 	// followed by a colon begins a time or an IPv6 address (0::2), not a group of
 	// this run.
 	r.digitsEnd = end
-	if end < n && (isWord(t[end]) || t[end] == ':' && end+1 < n && (isHex(t[end+1]) || t[end+1] == ':')) {
+	// Only a group of up to four digits can begin a time or an IPv6 address; a
+	// longer one before a colon ends the run whatever follows, so masking what
+	// follows ("0000000:<…>") changes nothing (idempotence).
+	colonStarts := end+1 < n && t[end] == ':' && (isHex(t[end+1]) || t[end+1] == ':') && end-r.gs[r.ng-1] <= 4
+	if end < n && (isWord(t[end]) || colonStarts) {
 		if x := extension(t, end); x > end {
 			r.ext, end = true, x
 		} else {

@@ -181,7 +181,7 @@ func (s *scanner) scan(t []byte, from, first, ctx0 int) {
 		case f == cDigit:
 			// A number right after a finding's end and a dot starts afresh, as it
 			// would once the finding is masked (idempotence).
-			if i > 0 && continuesToken(t, i) && !s.hitEndsAt(i-1) {
+			if i > 0 && continuesToken(t, i) && !s.anyHitEndsAt(i-1) {
 				i = j
 				continue
 			}

@@ -134,6 +134,14 @@ func (s *scanner) email(at int) {
 	if d := t[at+1 : lastEnd]; len(d) > len(serviceAccounts) && bytes.EqualFold(d[len(d)-len(serviceAccounts):], serviceAccounts) {
 		return // a Google Cloud service account: it names a workload, not a person
 	}
+	if labels == 4 {
+		// A mailbox on a host named by its IPv4 address (user@192.168.1.100): the
+		// address as a whole is the finding, not just the host.
+		if ip, err := netip.ParseAddr(string(t[at+1 : lastEnd])); err == nil && ip.Is4() {
+			s.add(eEmail, a, lastEnd, scoreValidated, "")
+			return
+		}
+	}
 	tld := t[lastStart:lastEnd]
 	for _, c := range tld {
 		if !isLetter(c) {
