@@ -595,13 +595,6 @@ func (u *upstream) info() (pid, restarts int) {
 	return pid, u.restarts
 }
 
-// current is the live connection, or nil.
-func (u *upstream) current() conn {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.conn
-}
-
 // close stops the server and fails what is in flight. It returns once the server
 // has stopped.
 func (u *upstream) close() {

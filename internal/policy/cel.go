@@ -332,8 +332,6 @@ func (s *schema) NewValue(name string, fields map[string]ref.Val) ref.Val {
 	return s.Provider.NewValue(name, fields)
 }
 
-func nonEmpty(s string) bool { return s != "" }
-
 // theSchema builds the CEL environment once; it is immutable afterwards.
 var theSchema = sync.OnceValue(func() *schema {
 	reg, err := types.NewRegistry()
