@@ -29,7 +29,11 @@ ledger.key), or from --public-key for an auditor who holds only the public key
 (bodies are then not checked). For --export without either, the export's own
 ledger.pub is used, with a warning: a copy cannot vouch for itself. The data
 directory's checkpoint mirror (ledger.checkpoint), when present, must be extended
-by the database.`
+by the database.
+
+The database is opened read-only and never migrated; one written by an older Vigil
+is verified on a migrated copy in a temporary directory. A ledger that is being
+written to while it is verified is checked up to the size read at the start.`
 
 // sqliteFile is the database in the data directory.
 const sqliteFile = "vigil.db"

@@ -194,3 +194,23 @@ func TestBundleWithBodies(t *testing.T) {
 		t.Fatal("export with an opener that fails succeeded")
 	}
 }
+
+// TestProvesSaysWhatOneCheckpointProves: a period with one checkpoint (or none) is
+// described as such, not as a ledger that "grew between sizes 2 and 2".
+func TestProvesSaysWhatOneCheckpointProves(t *testing.T) {
+	for _, c := range []struct {
+		checkpoints int
+		first, last int64
+		want, not   string
+	}{
+		{0, 0, 0, "No checkpoint was published", "grew"},
+		{1, 2, 2, "The one checkpoint (size 2)", "grew between"},
+		{3, 2, 9, "the ledger only grew between sizes 2 and 9", "The one checkpoint"},
+	} {
+		r := &aims.BundleReport{Checkpoints: c.checkpoints, FirstSize: c.first, LastSize: c.last}
+		got := strings.Join(r.Proves(), "\n")
+		if !strings.Contains(got, c.want) || strings.Contains(got, c.not) {
+			t.Errorf("%d checkpoints: Proves() = %q; want %q and not %q", c.checkpoints, got, c.want, c.not)
+		}
+	}
+}
